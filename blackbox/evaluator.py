@@ -1,0 +1,117 @@
+"""The evaluator seam between the driver and a problem.
+
+``InProcessEvaluator`` (the default) calls the problem in this process. Pool and Ray evaluators
+implement the same ``evaluate(problem, request, seed) -> Evaluation`` and slot in unchanged.
+
+Every evaluator checks what comes back: a loss vector of the wrong shape or type is a bug in the
+problem and raises ``ProblemError`` with what was expected. A candidate whose loss is NaN/inf, or a
+problem call that raises, is a *failure*: counted, reported, and given the worst loss of its
+generation, unless ``strict`` is set, in which case it raises ``EvaluationError``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .population import form_of
+from .problem import has_capability
+
+
+# The loss given to failed candidates when no finite loss has been seen yet in the run.
+FAILED_LOSS = 1e30
+
+
+class ProblemError(TypeError):
+    """The problem returned something that does not fit the contract."""
+
+
+class EvaluationError(RuntimeError):
+    """A candidate's evaluation failed and the run is strict."""
+
+
+@dataclass
+class Evaluation:
+    losses: np.ndarray  # (pop,) float64, finite
+    failures: int = 0  # candidates whose loss was NaN/inf or whose evaluation raised
+    first_error: str = ""  # text of the first failure, for the report
+
+
+def to_backend(x: np.ndarray, backend: str):
+    if backend == "torch":
+        import torch
+        return torch.from_numpy(np.ascontiguousarray(x))
+    return x
+
+
+def call_problem(problem, request, seed: int):
+    """Route a request to the problem's native capability or to ``evaluate`` on dense rows."""
+    form = form_of(request)
+    if form != "dense" and has_capability(problem, form):
+        return getattr(problem, f"evaluate_{form}")(request, seed=seed)
+    return problem.evaluate(to_backend(request.dense(), problem.backend), seed=seed)
+
+
+def as_losses(raw, pop: int, problem) -> np.ndarray:
+    """Convert what a problem returned into a float64 vector of length ``pop`` or raise ProblemError."""
+    if hasattr(raw, "detach"):  # torch tensor
+        raw = raw.detach().cpu().numpy()
+    try:
+        arr = np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ProblemError(f"{problem.name}.evaluate returned {type(raw).__name__}; expected a float array of shape ({pop},)") from None
+    if arr.shape == (pop, 1):
+        arr = arr[:, 0]
+    if arr.shape != (pop,):
+        raise ProblemError(f"{problem.name}.evaluate returned shape {arr.shape}; expected ({pop},): one loss per candidate")
+    return arr
+
+
+def sanitize(losses: np.ndarray, worst_seen: float | None = None) -> tuple[np.ndarray, int]:
+    """Replace non-finite losses by the worst finite loss of the generation (or ``worst_seen``)."""
+    bad = ~np.isfinite(losses)
+    n_bad = int(bad.sum())
+    if n_bad:
+        losses = losses.copy()
+        finite = losses[~bad]
+        worst = float(finite.max()) if finite.size else (worst_seen if worst_seen is not None else FAILED_LOSS)
+        if worst_seen is not None:
+            worst = max(worst, worst_seen)
+        losses[bad] = worst
+    return losses, n_bad
+
+
+class InProcessEvaluator:
+    """Evaluate in this process: one problem call per generation."""
+
+    def __init__(self, strict: bool = False):
+        self.strict = strict
+        self.worst_seen: float | None = None
+
+    def evaluate(self, problem, request, seed: int) -> Evaluation:
+        pop = len(request)
+        error = ""
+        try:
+            raw = call_problem(problem, request, seed)
+        except (ProblemError, KeyboardInterrupt):
+            raise
+        except Exception as e:  # a simulator that raises: the whole call failed
+            if self.strict:
+                raise EvaluationError(f"{problem.name}.evaluate raised {type(e).__name__}: {e}") from e
+            raw, error = np.full(pop, np.nan), f"{type(e).__name__}: {e}"
+        return self.finish(problem, raw, pop, error)
+
+    def finish(self, problem, raw, pop: int, error: str = "") -> Evaluation:
+        losses = as_losses(raw, pop, problem)
+        losses, n_bad = sanitize(losses, self.worst_seen)
+        if n_bad and self.strict:
+            raise EvaluationError(f"{problem.name}: {n_bad} of {pop} losses were NaN or infinite")
+        if n_bad and not error:
+            error = "non-finite loss"
+        finite_max = float(losses.max()) if pop else None
+        if finite_max is not None and (self.worst_seen is None or finite_max > self.worst_seen):
+            self.worst_seen = finite_max
+        return Evaluation(losses, n_bad, error)
+
+    def close(self) -> None:
+        pass

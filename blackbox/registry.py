@@ -1,0 +1,93 @@
+"""Name -> class registries for solvers and problems, resolved lazily.
+
+Entries are "module:Class" strings with a one-line summary, so ``blackbox list`` and ``--help``
+never import numba or torch. Third-party packages add entries through the entry-point groups
+``blackbox.solvers`` and ``blackbox.problems`` (value "module:Class"), or at run time with
+``register_solver`` / ``register_problem``.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    target: str  # "package.module:Class"
+    summary: str
+
+    def load(self):
+        module, _, attr = self.target.partition(":")
+        try:
+            obj = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as e:
+            raise LookupError(f"{self.name!r} could not be loaded from {self.target}: {e}") from e
+        return obj
+
+
+SOLVERS: dict[str, Entry] = {}
+PROBLEMS: dict[str, Entry] = {}
+_plugins_loaded = False
+
+
+def register_solver(name: str, target: str, summary: str = "") -> None:
+    SOLVERS[name] = Entry(name, target, summary)
+
+
+def register_problem(name: str, target: str, summary: str = "") -> None:
+    PROBLEMS[name] = Entry(name, target, summary)
+
+
+def _load_plugins() -> None:
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    from importlib.metadata import entry_points
+    for group, table in (("blackbox.solvers", SOLVERS), ("blackbox.problems", PROBLEMS)):
+        for ep in entry_points(group=group):
+            table.setdefault(ep.name, Entry(ep.name, ep.value, "(plugin)"))
+
+
+def _lookup(table: dict, name: str, kind: str) -> Entry:
+    _load_plugins()
+    if name not in table:
+        raise LookupError(f"unknown {kind} {name!r}; known: {', '.join(sorted(table))}")
+    return table[name]
+
+
+def solver_class(name: str):
+    return _lookup(SOLVERS, name, "solver").load()
+
+
+def problem_class(name: str):
+    return _lookup(PROBLEMS, name, "problem").load()
+
+
+def solver_names() -> list[str]:
+    _load_plugins()
+    return sorted(SOLVERS)
+
+
+def problem_names() -> list[str]:
+    _load_plugins()
+    return sorted(PROBLEMS)
+
+
+# -- built-ins ------------------------------------------------------------------------------------
+for _n, _t, _s in [
+    ("random", "blackbox.solvers.random_search:RandomSearch", "random search around the best point (baseline)"),
+]:
+    register_solver(_n, _t, _s)
+
+for _n, _t, _s in [
+    ("sphere", "problems.benchmarks:Sphere", "sum of squares (real)"),
+    ("rastrigin", "problems.benchmarks:Rastrigin", "multimodal Rastrigin function (real)"),
+    ("ackley", "problems.benchmarks:Ackley", "multimodal Ackley function (real)"),
+    ("rosenbrock", "problems.benchmarks:Rosenbrock", "curved valley Rosenbrock function (real)"),
+    ("staircase", "problems.benchmarks:Staircase", "piecewise-constant floor-of-sphere: zero gradient almost everywhere (real)"),
+    ("onemax", "problems.benchmarks:OneMax", "count of zero bits (binary)"),
+    ("trap", "problems.benchmarks:Trap", "concatenated deceptive k-bit traps (binary)"),
+]:
+    register_problem(_n, _t, _s)

@@ -1,0 +1,1 @@
+"""One solver per module; each registers under its name in ``blackbox.registry``."""

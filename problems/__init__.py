@@ -1,0 +1,1 @@
+"""Problem adapters. Each module registers its problems in ``blackbox.registry``."""
