@@ -78,6 +78,7 @@ def problem_names() -> list[str]:
 # -- built-ins ------------------------------------------------------------------------------------
 for _n, _t, _s in [
     ("random", "blackbox.solvers.random_search:RandomSearch", "random search around the best point (baseline)"),
+    ("sls", "blackbox.solvers.sls:SLS", "MAX-SAT local search: probSAT / SATLike-style clause weighting (native, binary)"),
 ]:
     register_solver(_n, _t, _s)
 
@@ -89,5 +90,6 @@ for _n, _t, _s in [
     ("staircase", "problems.benchmarks:Staircase", "piecewise-constant floor-of-sphere: zero gradient almost everywhere (real)"),
     ("onemax", "problems.benchmarks:OneMax", "count of zero bits (binary)"),
     ("trap", "problems.benchmarks:Trap", "concatenated deceptive k-bit traps (binary)"),
+    ("maxsat", "problems.maxsat:MaxSAT", "MAX-SAT from a DIMACS/WCNF file or random k-SAT, up to millions of variables (binary)"),
 ]:
     register_problem(_n, _t, _s)
