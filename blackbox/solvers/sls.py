@@ -194,6 +194,8 @@ class SLS(Solver):
         ctr = state["ctr"]
         return bool(state["ready"]) and bool(np.any((ctr[:, 2] == 0) & (ctr[:, 6] == 0)))
 
+    finished = optimal  # the driver stops a run whose walker satisfies every clause
+
     # -- the native contract -------------------------------------------------------------------
     def advance(self, state, problem, evals_left, seconds_left):
         from . import _sls_kernels as K

@@ -48,12 +48,19 @@ class MaxSATConfig:
 
 
 class MaxSAT(Problem):
-    """Loss = weight of falsified soft clauses + hard_penalty x violated hard clauses."""
+    """MAX-SAT on a DIMACS/WCNF FILE (plain or .gz/.xz/.bz2) or a seeded random k-SAT instance.
+
+    Loss = weight of falsified soft clauses + hard_penalty x violated hard clauses, where
+    hard_penalty = total soft weight + 1. Default solver: sls (probSAT / clause weighting)."""
 
     name = "maxsat"
     Config = MaxSATConfig
     capabilities = frozenset({"deltas"})
     default_solver = "sls"
+    default_budget = {"seconds": 60.0}
+    eval_unit = "flips"
+    # instance attributes the native ``sls`` solver reads (checked on the class by the contract tests)
+    provides = frozenset({"lits", "offs", "occ_off", "occ", "w", "hard", "loss_of"})
 
     def __init__(self, config: MaxSATConfig | None = None, instance: Instance | None = None):
         self.config = config or self.Config()
@@ -71,6 +78,10 @@ class MaxSAT(Problem):
     @classmethod
     def from_instance(cls, instance: Instance) -> "MaxSAT":
         return cls(instance=instance)
+
+    @classmethod
+    def small_config(cls) -> MaxSATConfig:
+        return MaxSATConfig(vars=200, ratio=4.27, instance_seed=1)
 
     # -- compact working form --------------------------------------------------------------------
     def _prepare(self):
@@ -189,3 +200,25 @@ class MaxSAT(Problem):
 
     def describe(self) -> str:
         return f"maxsat {self.instance.describe()}"
+
+    # -- command-line hooks (blackbox.cli looks these up; see problems/maxsat/report.py) -----------
+    @classmethod
+    def cli_params(cls):
+        from .report import cli_params
+        return cli_params()
+
+    def cli_budget(self, extra, budget):
+        from .report import cli_budget
+        return cli_budget(self, extra, budget)
+
+    def cli_callbacks(self, extra):
+        from .report import cli_callbacks
+        return cli_callbacks(self, extra)
+
+    def cli_finish(self, result, extra, echo):
+        from .report import cli_finish
+        return cli_finish(self, result, extra, echo)
+
+    def live_metrics(self, best_loss):
+        from .report import live_metrics
+        return live_metrics(self, best_loss)
