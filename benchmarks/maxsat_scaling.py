@@ -14,6 +14,7 @@ import time
 
 def run(n: int, seconds: float, seed: int, walkers: int, cb: float, ratio: float):
     t0 = time.perf_counter()
+    c0 = time.process_time()
     from blackbox.solvers.sls import SLSConfig, run_sls
     from problems.maxsat import MaxSAT, MaxSATConfig
 
@@ -31,9 +32,10 @@ def run(n: int, seconds: float, seed: int, walkers: int, cb: float, ratio: float
     state = run_sls(problem, seconds=seconds - (time.perf_counter() - t0), seed=seed,
                     config=SLSConfig(walkers=walkers, cb=cb), callback=cb_)
     wall = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     x = state["best_x"][int(state["best_walker"])]
     met = problem.metrics(x)
-    return dict(n=n, m=m, seed=seed, budget=seconds, wall=wall, gen=t_gen, flips=int(state["flips"]),
+    return dict(n=n, m=m, seed=seed, budget=seconds, wall=wall, cpu=cpu, gen=t_gen, flips=int(state["flips"]),
                 walkers=int(state["x"].shape[0]), sat=met["satisfied_fraction"], unsat=met["unsatisfied"],
                 curve=curve)
 
@@ -58,11 +60,16 @@ def main():
         r = run(int(float(n)), float(s), a.seed, a.walkers, a.cb, a.ratio)
         results.append(r)
         print(f"n={r['n']} m={r['m']} ratio={a.ratio} seed={r['seed']} budget={r['budget']:.0f}s "
-              f"wall={r['wall']:.1f}s (generation+index {r['gen']:.1f}s) walkers={r['walkers']} "
-              f"flips={r['flips']} ({r['flips'] / max(1e-9, r['wall'] - r['gen']) / 1e6:.2f} M/s) "
+              f"wall={r['wall']:.1f}s cpu={r['cpu']:.1f}s (generation+index {r['gen']:.1f}s wall) walkers={r['walkers']} "
+              f"flips={r['flips']} ({r['flips'] / max(1e-9, r['wall'] - r['gen']) / 1e6:.2f} M/s wall) "
               f"satisfied={r['sat'] * 100:.3f}% unsat={r['unsat']}", flush=True)
-        marks = [c for c in r["curve"] if any(abs(c[0] - t) < 0.3 for t in (1, 2, 5, 10, 20, 30, 45, 60))]
-        print("   curve: " + ", ".join(f"{t:.1f}s {f * 100:.3f}%" for t, f, _ in marks[::1]), flush=True)
+        marks, want = [], [2, 5, 10, 20, 30, 45, 60]
+        for t, f, _ in r["curve"]:
+            if want and t >= want[0]:
+                marks.append(f"{t:.1f}s {f * 100:.3f}%")
+                while want and t >= want[0]:
+                    want.pop(0)
+        print("   curve: " + ", ".join(marks), flush=True)
     print(f"# load average at end {os.getloadavg()[0]:.2f}")
     if a.png:
         import matplotlib

@@ -140,8 +140,11 @@ def init_walkers(x, lits, offs, occ_off, occ, wts, hard, nt, crit, unsat, unsat_
 # -- probSAT ----------------------------------------------------------------------------------
 
 @njit(cache=True)
-def _probsat_walker(w, x, lits, offs, occ_off, occ, nt, crit, unsat, where, brk, ctr, rng, probs,
-                    best_x, log, maxflips):
+def _probsat_walker(w, x, lits, offs, occ_off, occ, ntc, unsat, where, brk, ctr, rng, probs, best_x, log, kfix,
+                    maxflips):
+    """probSAT flips. ``ntc[w, c]`` packs a clause's true-literal count (low 8 bits) with the XOR
+    of its true variables (the critical variable when the count is 1): one memory access per
+    clause and flip. ``kfix`` > 0 means every clause has exactly kfix literals (no offs lookup)."""
     nprob = probs.size
     nunsat = ctr[w, 0]
     best = ctr[w, 6]
@@ -149,8 +152,12 @@ def _probsat_walker(w, x, lits, offs, occ_off, occ, nt, crit, unsat, where, brk,
     pr = np.empty(64, np.float64)
     while flips < maxflips and nunsat > 0:
         c = unsat[w, _below(rng, w, nunsat)]
-        a = offs[c]
-        b = offs[c + 1]
+        if kfix > 0:
+            a = c * kfix
+            b = a + kfix
+        else:
+            a = offs[c]
+            b = offs[c + 1]
         tot = 0.0
         for q in range(a, b):
             br = brk[w, lits[q] >> 1]
@@ -171,9 +178,11 @@ def _probsat_walker(w, x, lits, offs, occ_off, occ, nt, crit, unsat, where, brk,
         x[w, v] = xv
         t = 2 * v + (1 - xv)  # the literal of v that is now true
         f = t ^ 1
+        vs = np.int64(v) << 8
         for q in range(occ_off[t], occ_off[t + 1]):
             cc = occ[q]
-            k = nt[w, cc]
+            val = ntc[w, cc]
+            k = val & 255
             if k == 0:
                 last = unsat[w, nunsat - 1]
                 pos = where[w, cc]
@@ -182,21 +191,21 @@ def _probsat_walker(w, x, lits, offs, occ_off, occ, nt, crit, unsat, where, brk,
                 nunsat -= 1
                 brk[w, v] += 1
             elif k == 1:
-                brk[w, crit[w, cc]] -= 1
-            crit[w, cc] ^= v
-            nt[w, cc] = k + 1
+                brk[w, val >> 8] -= 1
+            ntc[w, cc] = (val ^ vs) + 1
         for q in range(occ_off[f], occ_off[f + 1]):
             cc = occ[q]
-            k = nt[w, cc]
-            crit[w, cc] ^= v
+            val = ntc[w, cc]
+            k = val & 255
+            nv = (val ^ vs) - 1
+            ntc[w, cc] = nv
             if k == 1:
                 unsat[w, nunsat] = cc
                 where[w, cc] = nunsat
                 nunsat += 1
                 brk[w, v] -= 1
             elif k == 2:
-                brk[w, crit[w, cc]] += 1
-            nt[w, cc] = k - 1
+                brk[w, nv >> 8] += 1
         flips += 1
         _log_flip(x, best_x, log, ctr, w, v)
         if nunsat < best:
@@ -209,14 +218,23 @@ def _probsat_walker(w, x, lits, offs, occ_off, occ, nt, crit, unsat, where, brk,
 
 
 @njit(cache=True, parallel=True)
-def probsat_run(x, lits, offs, occ_off, occ, nt, crit, unsat, where, brk, ctr, rng, probs, best_x, log,
-                maxflips):
+def probsat_run(x, lits, offs, occ_off, occ, ntc, unsat, where, brk, ctr, rng, probs, best_x, log, kfix, maxflips):
     W = x.shape[0]
     done = np.zeros(W, np.int64)
     for w in prange(W):
-        done[w] = _probsat_walker(w, x, lits, offs, occ_off, occ, nt, crit, unsat, where, brk, ctr, rng,
-                                  probs, best_x, log, maxflips)
+        done[w] = _probsat_walker(w, x, lits, offs, occ_off, occ, ntc, unsat, where, brk, ctr, rng, probs,
+                                  best_x, log, kfix, maxflips)
     return done
+
+
+@njit(cache=True)
+def pack_counts(nt, crit):
+    """(count, critical XOR) -> the packed int64 form used by probSAT."""
+    out = np.empty(nt.shape, np.int64)
+    for w in range(nt.shape[0]):
+        for c in range(nt.shape[1]):
+            out[w, c] = (np.int64(crit[w, c]) << 8) | nt[w, c]
+    return out
 
 
 # -- clause weighting (weighted / partial) -------------------------------------------------------
