@@ -140,11 +140,13 @@ def init_walkers(x, lits, offs, occ_off, occ, wts, hard, nt, crit, unsat, unsat_
 # -- probSAT ----------------------------------------------------------------------------------
 
 @njit(cache=True)
-def _probsat_walker(w, x, lits, offs, occ_off, occ, ntc, unsat, where, brk, ctr, rng, probs, best_x, log, kfix,
-                    maxflips):
+def _probsat_walker(w, x, lits, offs, occ_off, occ, ntc, unsat, where, brk, ctr, ucost, rng, probs, best_x, log,
+                    kfix, wts, wb, weighted, maxflips):
     """probSAT flips. ``ntc[w, c]`` packs a clause's true-literal count (low 8 bits) with the XOR
     of its true variables (the critical variable when the count is 1): one memory access per
-    clause and flip. ``kfix`` > 0 means every clause has exactly kfix literals (no offs lookup)."""
+    clause and flip. ``kfix`` > 0 means every clause has exactly kfix literals (no offs lookup).
+    Weighted (``weighted``): breaks are sums of the integer break weights ``wb`` (weight quantized
+    against the average weight) instead of counts; ``probs`` maps a break to its selection weight."""
     nprob = probs.size
     nunsat = ctr[w, 0]
     best = ctr[w, 6]
@@ -189,9 +191,10 @@ def _probsat_walker(w, x, lits, offs, occ_off, occ, ntc, unsat, where, brk, ctr,
                 unsat[w, pos] = last
                 where[w, last] = pos
                 nunsat -= 1
-                brk[w, v] += 1
+                ucost[w, 0] -= wts[cc]
+                brk[w, v] += wb[cc] if weighted else wb[0]
             elif k == 1:
-                brk[w, val >> 8] -= 1
+                brk[w, val >> 8] -= wb[cc] if weighted else wb[0]
             ntc[w, cc] = (val ^ vs) + 1
         for q in range(occ_off[f], occ_off[f + 1]):
             cc = occ[q]
@@ -203,13 +206,15 @@ def _probsat_walker(w, x, lits, offs, occ_off, occ, ntc, unsat, where, brk, ctr,
                 unsat[w, nunsat] = cc
                 where[w, cc] = nunsat
                 nunsat += 1
-                brk[w, v] -= 1
+                ucost[w, 0] += wts[cc]
+                brk[w, v] -= wb[cc] if weighted else wb[0]
             elif k == 2:
-                brk[w, nv >> 8] += 1
+                brk[w, nv >> 8] += wb[cc] if weighted else wb[0]
         flips += 1
         _log_flip(x, best_x, log, ctr, w, v)
-        if nunsat < best:
+        if (nunsat < best) if not weighted else (ucost[w, 0] < ucost[w, 1]):
             best = nunsat
+            ucost[w, 1] = ucost[w, 0]
             _record_best(x, best_x, log, ctr, w)
     ctr[w, 0] = nunsat
     ctr[w, 6] = best
@@ -218,12 +223,13 @@ def _probsat_walker(w, x, lits, offs, occ_off, occ, ntc, unsat, where, brk, ctr,
 
 
 @njit(cache=True, parallel=True)
-def probsat_run(x, lits, offs, occ_off, occ, ntc, unsat, where, brk, ctr, rng, probs, best_x, log, kfix, maxflips):
+def probsat_run(x, lits, offs, occ_off, occ, ntc, unsat, where, brk, ctr, ucost, rng, probs, best_x, log, kfix,
+                wts, wb, weighted, maxflips):
     W = x.shape[0]
     done = np.zeros(W, np.int64)
     for w in prange(W):
-        done[w] = _probsat_walker(w, x, lits, offs, occ_off, occ, ntc, unsat, where, brk, ctr, rng, probs,
-                                  best_x, log, kfix, maxflips)
+        done[w] = _probsat_walker(w, x, lits, offs, occ_off, occ, ntc, unsat, where, brk, ctr, ucost, rng, probs,
+                                  best_x, log, kfix, wts, wb, weighted, maxflips)
     return done
 
 

@@ -1,9 +1,10 @@
 """``sls``: stochastic local search for MAX-SAT (a native solver: it reads the clauses).
 
 Two walks, chosen per instance (``method="auto"``):
-  * probSAT for unit-weight instances without hard clauses (uniform random k-SAT): a random
-    falsified clause, one of its variables flipped with probability ~ (eps + break)^-cb
-    (polynomial, 3-SAT) or cb^-break (exponential, k >= 4), break counts cached;
+  * probSAT for instances without hard clauses near the satisfiability threshold (uniform random
+    k-SAT, weighted or not): a random falsified clause, one of its variables flipped with
+    probability ~ (eps + break)^-cb (polynomial, 3-SAT and weighted) or cb^-break (exponential,
+    k >= 4), break counts (weighted: sums of weight / average weight) cached;
   * clause weighting in the spirit of SATLike / NuWLS for weighted and partial (hard + soft)
     instances: greedy flips on dynamic-weight scores, weights raised at local optima.
 Several independent walkers run in parallel threads (``walkers``); the best assignment over them is
@@ -20,13 +21,14 @@ import numpy as np
 
 from ..solver import Solver
 
+BREAK_UNIT = 4  # weighted probSAT: a clause of average weight adds 4 to a break; the table reads break / 4
 _ARRAYS = ("x", "best_x", "log", "nt", "crit", "ntc", "unsat", "unsat_h", "where", "dw", "score", "brk", "good",
            "goodpos", "lastflip", "ctr", "ucost", "rng")
 
 
 @dataclass
 class SLSConfig:
-    method: str = "auto"  # probsat, weighting, or auto (probsat for unit-weight k>=3 instances near the threshold)
+    method: str = "auto"  # probsat, weighting, or auto (probsat for soft-only k>=3 instances near the threshold)
     walkers: int = 0  # independent parallel walkers; 0 = auto (one per thread below 200k variables, else 1)
     cb: float = 0.0  # probSAT break exponent/base; 0 = auto (3-SAT: 5.0 falling to 2.06 as flips per variable grow from 20 to 2000)
     eps: float = 0.9  # probSAT polynomial break: weight (eps + break)^-cb
@@ -89,7 +91,7 @@ class SLS(Solver):
     def _method(self, problem) -> str:
         if self.config.method != "auto":
             return self.config.method
-        if not getattr(problem, "unit_weights", False) or problem.offs.size < 2:
+        if problem.hard.any() or problem.offs.size < 2:
             return "weighting"
         lens = np.diff(problem.offs)
         k = int(lens.max())
@@ -153,11 +155,29 @@ class SLS(Solver):
         if weighting:
             s["ntc"] = np.zeros((W, 1), np.int64)
         else:  # probSAT keeps count and critical variable packed in one int64 per clause
+            if not problem.unit_weights:  # breaks as sums of normalized weights
+                wb = self._break_weights(problem)
+                brk = np.zeros((W, n), np.int32)
+                for w in range(W):
+                    one = s["nt"][w] == 1
+                    brk[w] = np.bincount(s["crit"][w][one], weights=wb[one], minlength=n).astype(np.int32)
+                s["brk"] = brk
             s["ntc"] = K.pack_counts(s["nt"], s["crit"])
             s["nt"], s["crit"] = np.zeros((W, 1), np.int32), np.zeros((W, 1), np.int32)
         state.update(s)
         state.update(ready=1, method=method, chunk=20_000 if n > 100_000 else 2_000)
         self._finish_step(state, problem)
+
+    def _break_weights(self, problem):
+        """Per-clause integer break weight of weighted probSAT: round(BREAK_UNIT x weight / average),
+        clipped to [1, 16 x BREAK_UNIT] (cached)."""
+        cache = getattr(self, "_wb", None)
+        if cache is None or cache[0] is not problem:
+            w = problem.w.astype(np.float64)
+            avg = w.mean() if w.size and w.mean() > 0 else 1.0
+            wb = np.clip(np.rint(BREAK_UNIT * w / avg), 1, 16 * BREAK_UNIT).astype(np.int32)
+            self._wb = cache = (problem, wb)
+        return cache[1]
 
     def _weights(self, problem):
         """Initial dynamic soft weights ~ original weight / average (at least 1), their cap, and
@@ -184,14 +204,16 @@ class SLS(Solver):
             self._shape = shape = (problem, k, kfix, maxb)
         _, k, kfix, maxb = shape
         b = np.arange(maxb, dtype=np.float64)
+        if not problem.unit_weights:  # integer weighted breaks in units of 1/BREAK_UNIT
+            b = np.arange(maxb * 16 * BREAK_UNIT, dtype=np.float64) / BREAK_UNIT
         cb = self.config.cb
         if k <= 3:
             if not cb:
                 cb = cb_schedule(fpv)
-            return (self.config.eps + b) ** (-cb), kfix
+            return (self.config.eps + b) ** (-cb), kfix, cb
         if not cb:
             cb = {4: 3.0, 5: 3.7, 6: 5.1}.get(k, 5.4)
-        return cb ** (-b), kfix
+        return cb ** (-b), kfix, cb
 
     @staticmethod
     def _share(s):
@@ -207,10 +229,6 @@ class SLS(Solver):
 
     def _finish_step(self, state, problem):
         ctr, ucost = state["ctr"], state["ucost"]
-        if state["method"] == "probsat":
-            w0 = np.uint64(problem.w[0]) if problem.w.size else np.uint64(1)
-            ucost[:, 0] = ctr[:, 0].astype(np.uint64) * w0
-            ucost[:, 1] = ctr[:, 6].astype(np.uint64) * w0
         keys = [(int(ctr[w, 2]), int(ucost[w, 1])) for w in range(ctr.shape[0])]
         bw = int(min(range(len(keys)), key=keys.__getitem__))
         state["best_walker"] = bw
@@ -240,15 +258,18 @@ class SLS(Solver):
         limit = min(self.config.chunk_seconds, seconds_left) if seconds_left is not None else self.config.chunk_seconds
         used = 0
         weighting = s["method"] == "weighting"
-        probs, kfix = (None, 0) if weighting else self._probs(problem)
+        probs, kfix, cb = (None, 0, 0.0) if weighting else self._probs(problem)
         if weighting:
             s_init, s_cap, h0 = self._weights(problem)
+        else:
+            wtd = not problem.unit_weights
+            wb = self._break_weights(problem) if wtd else np.ones(1, np.int32)
         chunk = int(s["chunk"])
         while used < budget and not self.optimal(s):
             per = max(1, min(chunk, (budget - used) // W if budget - used >= W else 1))
             t1 = time.perf_counter()
             if not weighting and not self.config.cb:
-                probs, _ = self._probs(problem, int(s["ctr"][:, 5].max()) / max(1, problem.dim))
+                probs, _, cb = self._probs(problem, int(s["ctr"][:, 5].max()) / max(1, problem.dim))
             if weighting:
                 run = K.weighted_run if W > 1 else _single(K._weighted_walker)
                 done = run(s["x"], problem.lits, problem.offs, problem.occ_off, problem.occ, problem.w,
@@ -259,8 +280,8 @@ class SLS(Solver):
             else:
                 run = K.probsat_run if W > 1 else _single(K._probsat_walker)
                 done = run(s["x"], problem.lits, problem.offs, problem.occ_off, problem.occ, s["ntc"],
-                           s["unsat"], s["where"], s["brk"], s["ctr"], s["rng"], probs, s["best_x"], s["log"],
-                           kfix, per)
+                           s["unsat"], s["where"], s["brk"], s["ctr"], s["ucost"], s["rng"], probs, s["best_x"],
+                           s["log"], kfix, problem.w, wb, wtd, per)
             n_done = int(done.sum())
             used += n_done
             dt = time.perf_counter() - t1
