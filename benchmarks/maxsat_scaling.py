@@ -40,6 +40,32 @@ def run(n: int, seconds: float, seed: int, walkers: int, cb: float, ratio: float
                 curve=curve)
 
 
+def deltas_figure(n: int, seed: int):
+    """What general solvers (PolyStep, ES, GA) pay per candidate at this size: 64 candidates of 16
+    flips each through the deltas capability, against one dense population evaluation."""
+    import numpy as np
+
+    from blackbox.population import Deltas
+    from problems.maxsat import MaxSAT, MaxSATConfig
+
+    p = MaxSAT(MaxSATConfig(vars=n, instance_seed=seed))
+    rng = np.random.default_rng(seed)
+    base = p.initial(rng)
+    offsets = np.arange(0, 64 * 16 + 1, 16, dtype=np.int64)
+    idx = rng.integers(0, n, 64 * 16).astype(np.int64)
+    p.evaluate_deltas(Deltas.flips(base, offsets[:2], idx[:16]))  # compile + base counts cached
+    t = time.perf_counter()
+    for _ in range(10):
+        idx = rng.integers(0, n, 64 * 16).astype(np.int64)
+        p.evaluate_deltas(Deltas.flips(base, offsets, idx))
+    dt = (time.perf_counter() - t) / 10
+    t = time.perf_counter()
+    p.evaluate(np.repeat(base[None, :], 4, axis=0))
+    dense = (time.perf_counter() - t) / 4
+    print(f"deltas n={n}: 64 candidates x 16 flips in {dt * 1e3:.1f} ms ({dt / 64 * 1e6:.0f} us per candidate, "
+          f"base cached); dense evaluation {dense * 1e3:.0f} ms per candidate")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="1e5:20,1e6:60", help="comma list of VARS:SECONDS")
@@ -48,6 +74,7 @@ def main():
     ap.add_argument("--walkers", type=int, default=0, help="0 = solver default")
     ap.add_argument("--cb", type=float, default=0.0, help="probSAT cb (0 = solver default)")
     ap.add_argument("--png", default="benchmarks/maxsat_scaling.png")
+    ap.add_argument("--deltas", default="1e6", help="also time evaluate_deltas at this many variables ('' = skip)")
     a = ap.parse_args()
     try:
         load = os.getloadavg()[0]
@@ -71,6 +98,8 @@ def main():
                     want.pop(0)
         print("   curve: " + ", ".join(marks), flush=True)
     print(f"# load average at end {os.getloadavg()[0]:.2f}")
+    if a.deltas:
+        deltas_figure(int(float(a.deltas)), a.seed)
     if a.png:
         import matplotlib
         matplotlib.use("Agg")

@@ -13,6 +13,7 @@ from blackbox.population import Deltas
 from blackbox.solver import Spec
 from blackbox.solvers.sls import SLS, SLSConfig, run_sls
 from problems.maxsat import MaxSAT, MaxSATConfig, from_clauses, generate, read_instance
+from problems.maxsat.report import exact_best
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("BLACKBOX_DATA", ROOT.parent / "shared" / "data")) / "maxsat"
@@ -184,6 +185,7 @@ def test_mse_regression_suite_optima_and_unsat():
                      target=None if unsat else float(best))
         x, _ = SLS(Spec.of(p)).best(st)
         cost, hv = p.cost(x)
+        assert exact_best(p, st, st["best_loss"]) == (cost, hv), r["WCNFFile"]  # uint64 tracking is exact
         if unsat:
             assert hv > 0, r["WCNFFile"]
         elif (cost, hv) != (best, 0):
@@ -209,3 +211,23 @@ def test_rc2_exact_agrees_with_csv_and_solver():
     assert ex.cost == 1
     st = run_sls(p, seconds=None, flips=2_000_000, seed=3, target=1, config=FAST)
     assert gap(p, SLS(Spec.of(p)).best(st)[0], ex)["gap"] == 0
+
+
+def test_weighted_probsat_tracks_exact_cost():
+    p = MaxSAT(MaxSATConfig(vars=3000, ratio=4.2, instance_seed=2, weighted=True, max_weight=1000))
+    st = run_sls(p, seconds=None, flips=300_000, seed=1)
+    assert st["method"] == "probsat"
+    x, loss = SLS(Spec.of(p)).best(st)
+    cost, hv = p.cost(x)
+    assert hv == 0 and exact_best(p, st, loss) == (cost, 0) and loss == cost
+    assert cost < 0.01 * p.total_soft  # far below a random assignment (~12.5%)
+
+
+def test_generic_solver_through_deltas():
+    """A general solver works on MAX-SAT through the deltas capability."""
+    import blackbox
+
+    p = MaxSAT(MaxSATConfig(vars=500, ratio=4.0, instance_seed=0))
+    r = blackbox.solve(p, "random", evals=3000, seed=0)
+    start = p.evaluate(p.initial(np.random.default_rng(0))[None, :])[0]
+    assert r.best_loss <= start and r.metrics["cost"] == r.best_loss

@@ -170,21 +170,37 @@ def _delta_one(base, nt, occ_off, occ, w, hard, idx, a, b, scratch):
     return up, down, dh
 
 
+@njit(cache=True)
+def _flips_range(base, nt, base_cost, base_hard, offsets, idx, occ_off, occ, w, hard, scratch, lo, hi, cost, nh):
+    for i in range(lo, hi):
+        up, down, dh = _delta_one(base, nt, occ_off, occ, w, hard, idx, offsets[i], offsets[i + 1], scratch)
+        cost[i] = base_cost + up - down
+        nh[i] = base_hard + dh
+
+
 @njit(cache=True, parallel=True)
-def evaluate_flips(base, nt, base_cost, base_hard, offsets, idx, occ_off, occ, w, hard, nchunks):
+def _flips_parallel(base, nt, base_cost, base_hard, offsets, idx, occ_off, occ, w, hard, scratch, cost, nh):
+    pop = offsets.size - 1
+    nchunks = scratch.shape[0]
+    per = (pop + nchunks - 1) // nchunks
+    for ch in prange(nchunks):
+        _flips_range(base, nt, base_cost, base_hard, offsets, idx, occ_off, occ, w, hard, scratch[ch],
+                     ch * per, min(pop, (ch + 1) * per), cost, nh)
+
+
+def evaluate_flips(base, nt, base_cost, base_hard, offsets, idx, occ_off, occ, w, hard, scratch):
     """Cost and hard count of every candidate base-with-idx[offsets[i]:offsets[i+1]]-flipped, in
-    O(occurrences of the flipped variables) each; ``nt`` are the base's true counts."""
+    O(occurrences of the flipped variables) each; ``nt`` are the base's true counts. ``scratch``
+    (chunks x clauses, all zero) is one work row per parallel chunk and is left all zero. Small
+    requests run on one thread: a parallel region can wait a scheduler slice on a busy machine."""
     pop = offsets.size - 1
     cost = np.empty(pop, np.uint64)
     nh = np.empty(pop, np.int64)
-    m = nt.size
-    per = (pop + nchunks - 1) // nchunks
-    for ch in prange(nchunks):
-        scratch = np.zeros(m, np.int32)
-        for i in range(ch * per, min(pop, (ch + 1) * per)):
-            up, down, dh = _delta_one(base, nt, occ_off, occ, w, hard, idx, offsets[i], offsets[i + 1], scratch)
-            cost[i] = base_cost + up - down
-            nh[i] = base_hard + dh
+    touched = 2 * idx.size * occ.size // max(1, occ_off.size - 1)  # clause visits, about
+    if scratch.shape[0] == 1 or touched < 200_000:
+        _flips_range(base, nt, base_cost, base_hard, offsets, idx, occ_off, occ, w, hard, scratch[0], 0, pop, cost, nh)
+    else:
+        _flips_parallel(base, nt, base_cost, base_hard, offsets, idx, occ_off, occ, w, hard, scratch, cost, nh)
     return cost, nh
 
 
