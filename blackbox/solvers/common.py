@@ -33,7 +33,7 @@ def check_schedule(owner: str, field: str, kind: str, start: float, end: float, 
     if kind not in SCHEDULES:
         raise ValueError(f"{owner}: {field}_schedule must be one of {', '.join(SCHEDULES)}, got {kind!r}")
     if positive and not (start > 0 and end > 0):
-        raise ValueError(f"{owner}: {field}_start and {field}_end must be > 0, got {start} and {end}")
+        raise ValueError(f"{owner}: {field} start and end must be > 0, got {start} and {end}")
 
 
 def check(owner: str, ok: bool, field: str, value, need: str) -> None:
@@ -47,7 +47,9 @@ class OptimizerConfig:
     """Fields of the first-order step that ES and CGE apply to their gradient estimate."""
 
     optimizer: str = "adam"  # adam or sgd (sgd uses `momentum`)
-    lr: float = 0.05  # learning rate of the step on the mean / point
+    lr: float = 0.05  # learning rate of the step on the mean / point (at step 0)
+    lr_end: float = 0.05  # learning rate at the horizon
+    lr_schedule: str = "constant"  # constant, linear or cosine from lr to lr_end over the horizon
     beta1: float = 0.9  # adam: first-moment decay
     beta2: float = 0.999  # adam: second-moment decay
     momentum: float = 0.0  # sgd: heavy-ball momentum
@@ -56,7 +58,7 @@ class OptimizerConfig:
 
 def check_optimizer(owner: str, c: OptimizerConfig) -> None:
     check(owner, c.optimizer in ("adam", "sgd"), "optimizer", c.optimizer, "adam or sgd")
-    check(owner, c.lr > 0, "lr", c.lr, "> 0")
+    check_schedule(owner, "lr", c.lr_schedule, c.lr, c.lr_end)
     check(owner, 0 <= c.beta1 < 1, "beta1", c.beta1, "in [0, 1)")
     check(owner, 0 <= c.beta2 < 1, "beta2", c.beta2, "in [0, 1)")
     check(owner, 0 <= c.momentum < 1, "momentum", c.momentum, "in [0, 1)")
@@ -67,10 +69,10 @@ def optimizer_state(dim: int) -> dict:
     return {"opt_m": np.zeros(dim, np.float32), "opt_v": np.zeros(dim, np.float32), "opt_t": 0}
 
 
-def optimizer_step(c: OptimizerConfig, state: dict, theta: np.ndarray, grad: np.ndarray, lr: float | None = None):
-    """One descent step on ``theta`` along ``grad`` (+ weight decay); returns (new theta, updates
-    to merge into the state). Pure: the given arrays are not modified."""
-    lr = c.lr if lr is None else lr
+def optimizer_step(c: OptimizerConfig, state: dict, theta: np.ndarray, grad: np.ndarray, horizon: int):
+    """One descent step on ``theta`` along ``grad`` (+ weight decay) at the scheduled learning
+    rate; returns (new theta, updates to merge into the state). Pure: inputs are not modified."""
+    lr = schedule(kind=c.lr_schedule, start=c.lr, end=c.lr_end, step=int(state["generation"]), horizon=horizon)
     g = grad.astype(np.float32, copy=False)
     if c.weight_decay:
         g = g + np.float32(c.weight_decay) * theta.astype(np.float32, copy=False)
@@ -88,10 +90,12 @@ def optimizer_step(c: OptimizerConfig, state: dict, theta: np.ndarray, grad: np.
 
 
 def centered_ranks(losses: np.ndarray) -> np.ndarray:
-    """Ranks scaled to [-0.5, 0.5] (lowest loss -> -0.5); ties broken by position."""
+    """Ranks scaled to [-0.5, 0.5] (lowest loss -> -0.5); tied losses share their mean rank, so a
+    flat generation (all losses equal) gives all-zero weights instead of a spurious direction."""
     n = losses.size
-    r = np.empty(n, np.float64)
-    r[np.argsort(losses, kind="stable")] = np.arange(n)
+    _, inv, cnt = np.unique(losses, return_inverse=True, return_counts=True)
+    first = np.cumsum(cnt) - cnt
+    r = (first + (cnt - 1) / 2.0)[inv.reshape(-1)]
     return r / max(n - 1, 1) - 0.5
 
 
