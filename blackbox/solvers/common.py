@@ -33,7 +33,7 @@ def check_schedule(owner: str, field: str, kind: str, start: float, end: float, 
     if kind not in SCHEDULES:
         raise ValueError(f"{owner}: {field}_schedule must be one of {', '.join(SCHEDULES)}, got {kind!r}")
     if positive and not (start > 0 and end > 0):
-        raise ValueError(f"{owner}: {field} start and end must be > 0, got {start} and {end}")
+        raise ValueError(f"{owner}: {field}_start and {field}_end must be > 0 (for lr: lr and lr_end), got {start} and {end}")
 
 
 def check(owner: str, ok: bool, field: str, value, need: str) -> None:
