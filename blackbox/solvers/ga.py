@@ -153,8 +153,11 @@ class GA(Solver):
         losses = np.asarray(losses, np.float64)
         new = {k: v for k, v in state.items() if k not in ("parent", "child_ops")}
         new["generation"] = int(state["generation"]) + 1
+        e = len(state["elite_loss"])
         if isinstance(request, Dense):  # the initial elites
-            pool, pool_loss = request.x, losses
+            order = np.argsort(losses, kind="stable")[:e]
+            new["elite"] = np.asarray(request.x)[order].astype(state["elite"].dtype)
+            new["elite_loss"] = losses[order]
         else:
             c = self.config
             ops, parent_loss = state["child_ops"], state["elite_loss"][int(state["parent"])]
@@ -175,16 +178,20 @@ class GA(Solver):
                     rate = float((moved & (losses <= parent_loss))[mut].mean())
                     new["sigma"] = float(np.clip(state["sigma"] * math.exp((rate - 0.2) / 0.8 * 0.5), 1e-12, 1e12))
             keep = np.flatnonzero(moved & (losses <= state["elite_loss"][-1]))
-            keep = keep[np.argsort(losses[keep], kind="stable")][: len(state["elite_loss"])]
-            rows = np.repeat(d.base[None], keep.size, axis=0)
-            cnt = np.diff(d.offsets)[keep]
-            src = np.repeat(d.offsets[keep], cnt) + (np.arange(cnt.sum()) - np.repeat(csr_offsets(cnt)[:-1], cnt))
-            rows[np.repeat(np.arange(keep.size), cnt), d.indices[src]] = d.values[src]
-            pool = np.concatenate([rows, state["elite"]])
+            keep = keep[np.argsort(losses[keep], kind="stable")][:e]
+            # merge children (first: they win ties) and elites; build only the rows that survive
             pool_loss = np.concatenate([losses[keep], state["elite_loss"]])
-        order = np.argsort(pool_loss, kind="stable")[: len(state["elite_loss"])]
-        new["elite"] = pool[order].astype(state["elite"].dtype)
-        new["elite_loss"] = pool_loss[order].astype(np.float64)
+            order = np.argsort(pool_loss, kind="stable")[:e]
+            elite = np.empty_like(state["elite"])
+            from_elite = order >= keep.size
+            elite[from_elite] = state["elite"][order[from_elite] - keep.size]
+            slot = np.flatnonzero(~from_elite)  # new places of children keep[order[slot]]
+            kids = keep[order[slot]]
+            elite[slot] = d.base
+            cnt = np.diff(d.offsets)[kids]
+            src = np.repeat(d.offsets[kids], cnt) + (np.arange(cnt.sum()) - np.repeat(csr_offsets(cnt)[:-1], cnt))
+            elite[np.repeat(slot, cnt), d.indices[src]] = d.values[src]
+            new["elite"], new["elite_loss"] = elite, pool_loss[order]
         new["x"] = new["elite"][0].copy()
-        new["best_x"], new["best_loss"] = new["x"].copy(), float(new["elite_loss"][0])
+        new["best_x"], new["best_loss"] = new["x"], float(new["elite_loss"][0])
         return new
