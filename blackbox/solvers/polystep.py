@@ -399,7 +399,8 @@ class PolyStep(Solver):
             pflip = np.zeros(grp.shape, np.float64)
             for j in range(m):  # weight of the patterns that flip each bit
                 pflip += w[:, j, None] * self.vertices[j]
-            flip = (pflip > 0.5) & valid
+            take = self.rng(state, 1).random(sel.size) < self._sched(state, "step_radius")
+            flip = (pflip > 0.5) & valid & take[:, None]  # binary: step radius = chance to move
             x = state["x"].copy()
             x[grp[flip]] ^= 1
             new["x"] = x
