@@ -167,7 +167,7 @@ def make_solver(solver, spec: Spec, config=None) -> Solver:
     return cls(spec, config)
 
 
-def solve(problem, solver: str | Solver = "random", config=None, *, problem_config=None,
+def solve(problem, solver: str | Solver | None = None, config=None, *, problem_config=None,
           evals: int | None = None, seconds: float | None = None, target: float | None = None,
           seed: int = 0, x0=None, callbacks=(), checkpoint: str | None = None,
           checkpoint_every: float = 60.0, resume: str | None = None, progress: bool = False,
@@ -176,7 +176,8 @@ def solve(problem, solver: str | Solver = "random", config=None, *, problem_conf
     """Run ``solver`` on ``problem`` until the first budget is exhausted.
 
     problem   a Problem, or a registry name with ``problem_config`` (dict of its Config fields)
-    solver    a registry name with ``config`` (dict or its Config), or a Solver instance
+    solver    a registry name with ``config`` (dict or its Config), or a Solver instance;
+              None takes the problem's ``default_solver``
     evals / seconds / target   stop after this many evaluations, this much wall time, or once the
               best loss is <= target; with none given the problem's ``default_budget`` applies
     checkpoint  path written every ``checkpoint_every`` seconds and on interrupt; on interrupt a
@@ -187,6 +188,7 @@ def solve(problem, solver: str | Solver = "random", config=None, *, problem_conf
     """
     problem = make_problem(problem, problem_config)
     spec = Spec.of(problem)
+    solver = solver or getattr(problem, "default_solver", "polystep")
     solver = make_solver(solver, spec, config)
     for attr in getattr(solver, "requires", ()):
         if not hasattr(problem, attr):
