@@ -81,7 +81,7 @@ class Result:
             d["best_x_file"] = os.path.basename(xpath)
         tmp = path + ".tmp"
         with open(tmp, "w") as fh:
-            json.dump(d, fh, indent=1, default=_plain)
+            json.dump(d, fh, indent=1, default=ckpt.jsonable)
         os.replace(tmp, path)
         return path
 
@@ -89,14 +89,6 @@ class Result:
 def versions() -> dict:
     return {"blackbox": __version__, "python": platform.python_version(), "numpy": np.__version__,
             "platform": platform.platform()}
-
-
-def _plain(v):
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    return str(v)
 
 
 @dataclass
@@ -377,7 +369,7 @@ class _RunState:
                                    ("solver", solver.name, meta.get("solver")),
                                    ("problem config", problem_cfg, meta.get("problem_config")),
                                    ("solver config", solver_cfg, meta.get("solver_config"))):
-            if json.loads(json.dumps(mine, default=_plain)) != theirs:
+            if json.loads(json.dumps(mine, default=ckpt.jsonable)) != theirs:
                 raise ckpt.CheckpointError(f"{path}: checkpoint was made with {what} {theirs!r}, this run has {mine!r}")
         inf = lambda v: np.inf if v is None else float(v)  # noqa: E731
         run = cls(seed=int(meta["seed"]), state=state, evals=int(meta["evals"]),
