@@ -107,10 +107,11 @@ def main():
         fig, ax = plt.subplots(figsize=(7, 4.5))
         for r in results:
             t, f, _ = zip(*r["curve"])
-            ax.plot(t, [100 * v for v in f], label=f"n={r['n']:,} ({r['walkers']} walker)")
+            walkers = f"{r['walkers']} walker" + ("s" if r["walkers"] > 1 else "")
+            ax.plot(t, [100 * v for v in f], label=f"n={r['n']:,} ({walkers}, {r['flips'] / 1e6:.1f}M flips)")
         ax.set_xlabel("wall time from start, generation included (s)")
         ax.set_ylabel("clauses satisfied (%)")
-        ax.set_title(f"sls (probSAT) on random 3-SAT, ratio {a.ratio}, seed {a.seed}")
+        ax.set_title(f"sls (probSAT) on random 3-SAT, ratio {a.ratio}, seed {a.seed} (2 shared cores, load {load:.0f})")
         ax.set_ylim(99.0, 100.0)
         ax.grid(alpha=0.3)
         ax.legend()
