@@ -19,10 +19,11 @@ import numpy as np
 from blackbox.domain import Binary
 from blackbox.problem import Problem
 
-from .instance import FormatError, Instance, exact_sum, from_clauses, generate, read_instance, write_instance
+from .instance import (FormatError, Instance, exact_sum, format_instance, from_clauses, generate, parse,
+                       read_instance, write_instance)
 
-__all__ = ["FormatError", "Instance", "MaxSAT", "MaxSATConfig", "exact_sum", "from_clauses", "generate",
-           "read_instance", "write_instance"]
+__all__ = ["FormatError", "Instance", "MaxSAT", "MaxSATConfig", "exact_sum", "format_instance", "from_clauses",
+           "generate", "parse", "read_instance", "write_instance"]
 
 
 @dataclass
