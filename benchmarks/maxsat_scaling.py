@@ -40,6 +40,27 @@ def run(n: int, seconds: float, seed: int, walkers: int, cb: float, ratio: float
                 curve=curve)
 
 
+def parse_figure(n: int, seed: int):
+    """Write a random 3-SAT instance of n variables as DIMACS and time reading it back."""
+    import tempfile
+
+    from problems.maxsat.instance import generate, read_instance, write_instance
+
+    inst = generate(n, seed=seed)
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "r.cnf")
+        t = time.perf_counter()
+        write_instance(inst, path)
+        tw = time.perf_counter() - t
+        read_instance(path)  # compile / load the cached reader first
+        t, c = time.perf_counter(), time.process_time()
+        back = read_instance(path)
+        tr, cr = time.perf_counter() - t, time.process_time() - c
+        size = os.path.getsize(path)
+    assert back.nclauses == inst.nclauses
+    print(f"parse n={n}: {size / 1e6:.0f} MB DIMACS read in {tr:.2f} s wall ({cr:.2f} s cpu); written in {tw:.2f} s")
+
+
 def deltas_figure(n: int, seed: int):
     """What general solvers (PolyStep, ES, GA) pay per candidate at this size: 64 candidates of 16
     flips each through the deltas capability, against one dense population evaluation."""
@@ -75,6 +96,7 @@ def main():
     ap.add_argument("--cb", type=float, default=0.0, help="probSAT cb (0 = solver default)")
     ap.add_argument("--png", default="benchmarks/maxsat_scaling.png")
     ap.add_argument("--deltas", default="1e6", help="also time evaluate_deltas at this many variables ('' = skip)")
+    ap.add_argument("--parse", default="1e6", help="also time writing and reading a DIMACS file of this size ('' = skip)")
     a = ap.parse_args()
     try:
         load = os.getloadavg()[0]
@@ -100,6 +122,8 @@ def main():
     print(f"# load average at end {os.getloadavg()[0]:.2f}")
     if a.deltas:
         deltas_figure(int(float(a.deltas)), a.seed)
+    if a.parse:
+        parse_figure(int(float(a.parse)), a.seed)
     if a.png:
         import matplotlib
         matplotlib.use("Agg")
