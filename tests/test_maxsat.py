@@ -231,3 +231,45 @@ def test_generic_solver_through_deltas():
     r = blackbox.solve(p, "random", evals=3000, seed=0)
     start = p.evaluate(p.initial(np.random.default_rng(0))[None, :])[0]
     assert r.best_loss <= start and r.metrics["cost"] == r.best_loss
+
+
+def walker_invariants(p, st):
+    """Every walker's cached counts, breaks/scores, falsified lists and best cost match a
+    recomputation from its assignments."""
+    from problems.maxsat import kernels as PK
+
+    W = st["x"].shape[0]
+    for w in range(W):
+        x = st["x"][w]
+        nt = PK.true_counts(x, p.lits, p.offs)
+        crit = np.zeros_like(nt)
+        for c in np.flatnonzero(nt == 1):
+            lits = p.lits[p.offs[c]:p.offs[c + 1]]
+            crit[c] = [l >> 1 for l in lits if x[l >> 1] != (l & 1)][0]
+        if st["method"] == "probsat":
+            assert np.array_equal(st["ntc"][w] & 255, nt) and np.array_equal(st["ntc"][w][nt == 1] >> 8, crit[nt == 1])
+            one = nt == 1
+            wb = SLS(Spec.of(p))._break_weights(p) if not p.unit_weights else np.ones(p.hard.size, np.int64)
+            assert np.array_equal(st["brk"][w], np.bincount(crit[one], weights=wb[one], minlength=p.dim).astype(np.int64))
+        else:
+            assert np.array_equal(st["nt"][w], nt)
+        falsified = set(np.flatnonzero(nt == 0).tolist())
+        listed = set(st["unsat"][w][:st["ctr"][w, 0]].tolist()) | set(st["unsat_h"][w][:st["ctr"][w, 1]].tolist())
+        assert listed == falsified
+        cost, hv = p.cost(st["best_x"][w])
+        assert (cost - p.empty_soft_weight, hv - p.empty_hard) == (int(st["ucost"][w, 1]), int(st["ctr"][w, 2]))
+        assert p.cost(x)[0] - p.empty_soft_weight == int(st["ucost"][w, 0])
+
+
+@pytest.mark.parametrize("kind", ["unit", "weighted", "partial"])
+def test_walker_state_stays_consistent_with_sharing(kind):
+    if kind == "partial":
+        p = MaxSAT.from_instance(tricky_instance())
+    else:
+        p = MaxSAT(MaxSATConfig(vars=400, ratio=4.4, instance_seed=5, weighted=kind == "weighted"))
+    s = SLS(Spec.of(p), SLSConfig(walkers=2, chunk_seconds=0.01))
+    st = s.init(np.zeros(p.dim, np.int8), 1)
+    for _ in range(6):
+        st, _ = s.advance(st, p, 7000, 1.0)
+        walker_invariants(p, st)
+    assert st["method"] == ("weighting" if kind == "partial" else "probsat")
