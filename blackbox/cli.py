@@ -253,7 +253,9 @@ cli.add_command(SolveGroup("solve", help="Solve a problem: blackbox solve PROBLE
 
 def main(argv=None) -> None:
     try:
-        cli.main(args=argv, prog_name="blackbox", standalone_mode=False)
+        rc = cli.main(args=argv, prog_name="blackbox", standalone_mode=False)
+        if isinstance(rc, int) and rc:  # ctx.exit(code) returns the code when not standalone
+            sys.exit(rc)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     except click.exceptions.Abort:

@@ -83,6 +83,7 @@ for _n, _t, _s in [
     ("snes", "blackbox.solvers.es:SNES", "separable natural evolution strategy (per-coordinate sigma)"),
     ("cge", "blackbox.solvers.cge:CGE", "coordinate-wise finite-difference gradient estimate + Adam/SGD (DeepZero)"),
     ("ga", "blackbox.solvers.ga:GA", "elitist GA of small deltas, bandit-chosen operators (Private-GSD style)"),
+    ("sls", "blackbox.solvers.sls:SLS", "MAX-SAT local search: probSAT / SATLike-style clause weighting (native, binary)"),
 ]:
     register_solver(_n, _t, _s)
 
@@ -94,5 +95,6 @@ for _n, _t, _s in [
     ("staircase", "problems.benchmarks:Staircase", "piecewise-constant floor-of-sphere: zero gradient almost everywhere (real)"),
     ("onemax", "problems.benchmarks:OneMax", "count of zero bits (binary)"),
     ("trap", "problems.benchmarks:Trap", "concatenated deceptive k-bit traps (binary)"),
+    ("maxsat", "problems.maxsat:MaxSAT", "MAX-SAT from a DIMACS/WCNF file or random k-SAT, up to millions of variables (binary)"),
 ]:
     register_problem(_n, _t, _s)
