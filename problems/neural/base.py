@@ -100,17 +100,20 @@ def _add_bias(out: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
 
 
 class LowRankParams:
-    """A ``LowRank`` request seen through the layout (see the module doc for the cost)."""
+    """A ``LowRank`` request seen through the layout (see the module doc for the cost). A block may
+    cover any layout entry of rows*cols values (a bias as a 1 x n block, say); only blocks on a
+    weight used through ``linear`` with the weight's (in, out) shape take the factored product,
+    the others are materialized by ``get`` (cheap for biases and small matrices)."""
 
-    def __init__(self, req: LowRank, layout: dict, lowrank_weights: frozenset):
+    def __init__(self, req: LowRank, layout: dict):
         self.layout = layout
         self.base = _f32(req.base)
         self.pop = len(req)
-        by_start = {start: name for name, (start, shape) in layout.items() if name in lowrank_weights}
+        by_start = {start: name for name, (start, shape) in layout.items()}
         self.blocks = {}
         for start, rows, cols, u, v in req.blocks:
-            name = by_start.get(int(start))
-            if name is None or tuple(layout[name][1]) != (rows, cols) or name in self.blocks:
+            name = by_start.get(int(start))  # a block must cover exactly one layout entry
+            if name is None or rows * cols != math.prod(layout[name][1]) or name in self.blocks:
                 raise _NotNative
             self.blocks[name] = (_f32(u), _f32(v))
         self.rest = None if req.rest is None else _f32(req.rest)
@@ -128,7 +131,7 @@ class LowRankParams:
         x = self.base[start:start + n].reshape(1, *shape).expand(self.pop, *shape)
         if name in self.blocks:
             u, v = self.blocks[name]
-            x = x + torch.bmm(u, v.transpose(1, 2))
+            x = x + torch.bmm(u, v.transpose(1, 2)).reshape(self.pop, *shape)
         r = self._rest(name)
         return x if r is None else x + r
 
@@ -136,7 +139,7 @@ class LowRankParams:
         """For a shared 2-d input ``h`` (B, in) and a perturbed weight without dense remainder:
         (h @ W0 (B, out), h @ U (pop, B, r), V (pop, out, r), bias (pop, out)), so that the layer's
         output is (h @ W0 + (h @ U) V^T) + bias; None when that form does not apply."""
-        if w not in self.blocks or h.dim() != 2 or self._rest(w) is not None:
+        if not self._factored(w) or h.dim() != 2 or self._rest(w) is not None:
             return None
         start, (n_in, n_out) = self.layout[w]
         u, v = self.blocks[w]
@@ -145,8 +148,12 @@ class LowRankParams:
         hu = (h @ u.permute(1, 0, 2).reshape(n_in, self.pop * r)).reshape(-1, self.pop, r).transpose(0, 1)
         return base, hu.contiguous(), v.contiguous(), self.get(b).contiguous()
 
+    def _factored(self, w: str) -> bool:
+        """A block on weight ``w`` with the weight's own (in, out) shape."""
+        return w in self.blocks and tuple(self.blocks[w][0].shape[1:2] + self.blocks[w][1].shape[1:2]) == self.layout[w][1]
+
     def linear(self, h, w: str, b: str | None, shared: bool, weight_fn=None):
-        if w not in self.blocks or weight_fn is not None:
+        if not self._factored(w) or weight_fn is not None:
             return DenseParams.linear(self, h, w, b, shared, weight_fn)
         start, (n_in, n_out) = self.layout[w]
         W0 = self.base[start:start + n_in * n_out].reshape(n_in, n_out)
@@ -178,14 +185,14 @@ def cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 class NeuralProblem(Problem):
-    """Base of the image classifiers. Subclasses define ``blocks()`` (ordered (name, shape)),
-    ``lowrank_weights`` (weights used only linearly, so a LowRank block on them is exact) and
-    ``forward(p, x, smooth=False) -> logits (pop, B, classes)``."""
+    """Base of the image classifiers. Subclasses define ``blocks()`` (ordered (name, shape)) and
+    ``forward(p, x, smooth=False) -> logits (pop, B, classes)``, and declare
+    ``capabilities = {"lowrank"}`` when their weights enter only through ``p.linear`` without a
+    ``weight_fn`` (then a LowRank block costs a factored product, not a dense one)."""
 
     Config = NeuralConfig
     backend = "torch"  # evaluate takes a torch tensor (numpy is accepted and converted)
     stochastic = True
-    lowrank_weights: frozenset = frozenset()
     classes = 10
 
     def __init__(self, config=None):
@@ -217,6 +224,11 @@ class NeuralProblem(Problem):
         self.dim = start
         self.domain = Real()
         self._batch_cache = (None, None)
+
+    @classmethod
+    def small_config(cls):
+        """A cheap configuration for contract tests: tiny net, 2,000 training images."""
+        return cls.Config(hidden=8, batch_size=32, train_subset=2000, val_size=200)
 
     # -- model definition (subclasses) ----------------------------------------------------------
     def blocks(self) -> list:
@@ -274,7 +286,7 @@ class NeuralProblem(Problem):
             part = LowRank(req.base, [(s, r, k, u[i:i + c], v[i:i + c]) for s, r, k, u, v in req.blocks],
                            None if req.rest is None else req.rest[i:i + c])
             try:
-                p = LowRankParams(part, self._layout, self.lowrank_weights)
+                p = LowRankParams(part, self._layout)
             except _NotNative:
                 return self.evaluate(req.dense(), seed)
             out.append(cross_entropy(self.forward(p, x), y))

@@ -61,7 +61,6 @@ class SpikingMLP(NeuralProblem):
     name = "snn"
     Config = SNNConfig
     capabilities = frozenset({"lowrank"})
-    lowrank_weights = frozenset({"w1", "w2"})
 
     def blocks(self):
         h = self.config.hidden
@@ -180,7 +179,6 @@ class ArgmaxAttention(NeuralProblem):
     name = "argmax-attn"
     Config = AttentionConfig
     capabilities = frozenset({"lowrank"})
-    lowrank_weights = frozenset({"we", "wk", "wo"})
 
     def __init__(self, config=None):
         cfg = config or self.Config()
@@ -226,7 +224,6 @@ class StaircaseMLP(NeuralProblem):
     name = "staircase-mlp"
     Config = StaircaseConfig
     capabilities = frozenset({"lowrank"})
-    lowrank_weights = frozenset({"w1", "w2"})
 
     def blocks(self):
         h = self.config.hidden
@@ -254,7 +251,6 @@ class HardMoE(NeuralProblem):
     name = "hard-moe"
     Config = MoEConfig
     capabilities = frozenset({"lowrank"})
-    lowrank_weights = frozenset({"wr", "w1"})
 
     def __init__(self, config=None):
         cfg = config or self.Config()
