@@ -179,9 +179,11 @@ class _NotNative(Exception):
 
 
 def cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy per candidate: logits (pop, B, C), y (B,) -> (pop,)."""
-    logp = torch.log_softmax(logits, dim=-1)
-    return -logp.gather(-1, y.view(1, -1, 1).expand(logp.shape[0], -1, 1)).squeeze(-1).mean(dim=1)
+    """Mean cross-entropy per candidate: logits (pop, B, C), y (B,) -> (pop,). Reduces over a
+    class-major copy: torch's log_softmax over a short last axis is several times slower."""
+    zt = logits.transpose(1, 2).contiguous()  # (pop, C, B)
+    picked = zt.gather(1, y.view(1, 1, -1).expand(zt.shape[0], 1, -1)).squeeze(1)
+    return (torch.logsumexp(zt, dim=1) - picked).mean(dim=1)
 
 
 class NeuralProblem(Problem):

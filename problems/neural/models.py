@@ -81,16 +81,17 @@ class SpikingMLP(NeuralProblem):
         c = self.config
         if c.kernel == "numba" and not smooth:
             from . import kernels
-            tail = (p.get("w2").contiguous().numpy(), p.get("b2").contiguous().numpy(),
+            # .detach(): spike counts are piecewise constant in every parameter, so no gradient is lost
+            tail = (p.get("w2").detach().contiguous().numpy(), p.get("b2").detach().contiguous().numpy(),
                     c.steps, np.float32(c.beta), np.float32(c.threshold))
             f = p.factors(x, "w1", "b1") if hasattr(p, "factors") else None
             if f is not None:  # low-rank request: first-layer currents never materialized
                 base, hu, v, bias = f
                 counts = kernels.snn_counts_factored(base.T.contiguous().numpy(), hu.transpose(1, 2).contiguous().numpy(),
-                                                     v.numpy(), bias.numpy(), *tail)
+                                                     v.numpy(), bias.numpy(), *tail)  # (built under no_grad)
             else:
                 I1 = p.linear(x, "w1", "b1", shared=True)  # (pop, B, H)
-                counts = kernels.snn_counts(I1.transpose(1, 2).contiguous().numpy(), *tail)
+                counts = kernels.snn_counts(I1.detach().transpose(1, 2).contiguous().numpy(), *tail)
             return torch.from_numpy(counts) * c.logit_scale
         slope = c.surrogate_slope if smooth else None
         s1 = lif(p.linear(x, "w1", "b1", shared=True), c.steps, c.beta, c.threshold, True, slope)
