@@ -179,8 +179,12 @@ class _NotNative(Exception):
 
 
 def cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy per candidate: logits (pop, B, C), y (B,) -> (pop,). Reduces over a
-    class-major copy: torch's log_softmax over a short last axis is several times slower."""
+    """Mean cross-entropy per candidate: logits (pop, B, C), y (B,) -> (pop,). Without autograd a
+    numba loop (float64 sums); with it, a reduction over a class-major copy (torch's log_softmax
+    over a short last axis is several times slower)."""
+    if not logits.requires_grad:
+        from .kernels import mean_cross_entropy
+        return torch.from_numpy(mean_cross_entropy(logits.to(DTYPE).contiguous().numpy(), y.numpy()))
     zt = logits.transpose(1, 2).contiguous()  # (pop, C, B)
     picked = zt.gather(1, y.view(1, 1, -1).expand(zt.shape[0], 1, -1)).squeeze(1)
     return (torch.logsumexp(zt, dim=1) - picked).mean(dim=1)
@@ -213,7 +217,7 @@ class NeuralProblem(Problem):
         if not 0 <= c.val_size < len(y) - c.batch_size:
             raise ValueError(f"{self.name}: val_size must leave at least batch_size training images, got {c.val_size}")
         tr, va = D.split(len(y), c.val_size, c.split_seed)
-        self._x_train = torch.from_numpy(x[tr])  # uint8, scaled per minibatch
+        self._x_train = np.ascontiguousarray(x[tr])  # uint8 numpy, scaled per minibatch
         self._y_train = torch.from_numpy(y[tr].astype(np.int64))
         self._x_val = torch.from_numpy(x[va]).to(DTYPE) / 255.0
         self._y_val = torch.from_numpy(y[va].astype(np.int64))
@@ -258,8 +262,8 @@ class NeuralProblem(Problem):
         if self._batch_cache[0] == seed:
             return self._batch_cache[1]
         rng = np.random.default_rng([int(self.config.split_seed), 2, int(seed) & 0xFFFFFFFFFFFF])
-        idx = torch.from_numpy(rng.choice(len(self._y_train), self.config.batch_size, replace=False, shuffle=False))
-        out = (self._x_train[idx].to(DTYPE) / 255.0, self._y_train[idx])
+        idx = rng.choice(len(self._y_train), self.config.batch_size, replace=False, shuffle=False)
+        out = (torch.from_numpy(self._x_train[idx]).to(DTYPE) / 255.0, self._y_train[torch.from_numpy(idx)])
         self._batch_cache = (seed, out)
         return out
 

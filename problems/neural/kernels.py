@@ -110,3 +110,22 @@ def snn_counts_factored(baseT, huT, v, bias, W2, b2, steps, beta, th):
 
 def set_threads(n: int) -> None:
     numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def mean_cross_entropy(logits, y):
+    """logits (pop, B, C) float32, y (B,) int64 -> mean cross-entropy per candidate (pop,) float64."""
+    pop, B, C = logits.shape
+    out = np.zeros(pop, dtype=np.float64)
+    for p in prange(pop):
+        total = 0.0
+        for b in range(B):
+            m = logits[p, b, 0]
+            for c in range(1, C):
+                m = max(m, logits[p, b, c])
+            s = 0.0
+            for c in range(C):
+                s += np.exp(np.float64(logits[p, b, c] - m))
+            total += np.log(s) + m - logits[p, b, y[b]]
+        out[p] = total / B
+    return out
