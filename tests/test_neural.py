@@ -277,3 +277,18 @@ def test_snn_torch_recurrence_is_hard_too(data):
     params = torch.from_numpy(p.initial(np.random.default_rng(0))).float().requires_grad_(True)
     logits = p.forward(DenseParams(params.reshape(1, -1), p._layout), p.batch(0)[0])
     assert not logits.requires_grad  # thresholds are comparisons: the graph is cut at every spike
+
+
+@pytest.mark.parametrize("cls", LOWRANK, ids=lambda c: c.name)
+def test_deltas_equal_dense(cls, data):
+    from blackbox.population import Deltas
+    p = problem(cls, data)
+    rng = np.random.default_rng(6)
+    x0 = p.initial(rng)
+    counts = np.array([0, 1, 2, 5, 40])  # unchanged, one change, ... many changes in one entry
+    offsets = np.r_[0, np.cumsum(counts)].astype(np.int64)
+    idx = np.concatenate([rng.choice(p.dim, k, replace=False) for k in counts]).astype(np.int64)
+    d = Deltas(x0, offsets, idx, x0[idx] + 0.3 * rng.standard_normal(idx.size))
+    torch.testing.assert_close(p.evaluate_deltas(d, seed=3), p.evaluate(d.dense(), seed=3), rtol=1e-4, atol=1e-5)
+    small = tiny(cls, data, chunk=2)  # conversion in chunks
+    torch.testing.assert_close(small.evaluate_deltas(d, seed=3), p.evaluate(d.dense(), seed=3), rtol=1e-4, atol=1e-5)

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from blackbox.domain import Real
-from blackbox.population import LowRank
+from blackbox.population import Block, Deltas, LowRank
 from blackbox.problem import Problem
 
 from .. import data as D
@@ -174,6 +174,37 @@ class LowRankParams:
         return out if b is None else _add_bias(out, self.get(b))
 
 
+def _deltas_as_lowrank(d, layout) -> LowRank:
+    """A ``Deltas`` request as an exactly equal ``LowRank`` one with a block on every layout entry:
+    candidate i's k-th change inside an entry (rows x cols = shape[0] x rest) is column k of its
+    u (the change at the row) and v (a one at the column)."""
+    pop = len(d)
+    starts = np.array([s for _, s, _ in layout], dtype=np.int64)
+    idx = np.asarray(d.indices, dtype=np.int64)
+    cand = np.repeat(np.arange(pop), np.diff(d.offsets))
+    ent = np.searchsorted(starts, idx, side="right") - 1
+    delta = np.asarray(d.values, dtype=np.float64) - np.asarray(d.base, dtype=np.float64)[idx]
+    order = np.lexsort((ent, cand))  # group the changes by (candidate, entry)
+    cand, ent, idx, delta = cand[order], ent[order], idx[order], delta[order]
+    key = cand * len(layout) + ent
+    first = np.r_[True, key[1:] != key[:-1]] if key.size else np.zeros(0, bool)
+    group_start = np.maximum.accumulate(np.where(first, np.arange(key.size), 0)) if key.size else key
+    slot = np.arange(key.size) - group_start
+    blocks = []
+    for e, (_, start, shape) in enumerate(layout):
+        rows = shape[0] if len(shape) > 1 else 1
+        cols = math.prod(shape) // rows
+        sel = ent == e
+        r = int(slot[sel].max()) + 1 if sel.any() else 1
+        u = np.zeros((pop, rows, r), np.float32)
+        v = np.zeros((pop, cols, r), np.float32)
+        row, col = np.divmod(idx[sel] - start, cols)
+        u[cand[sel], row, slot[sel]] = delta[sel]
+        v[cand[sel], col, slot[sel]] = 1.0
+        blocks.append(Block(start, rows, cols, u, v))
+    return LowRank(np.asarray(d.base, dtype=np.float64), blocks)
+
+
 class _NotNative(Exception):
     """The low-rank request does not match the layout: evaluate it densely."""
 
@@ -297,6 +328,18 @@ class NeuralProblem(Problem):
                 return self.evaluate(req.dense(), seed)
             out.append(cross_entropy(self.forward(p, x), y))
         return torch.cat(out)
+
+    @torch.no_grad()
+    def evaluate_deltas(self, d, seed: int = 0):
+        """Same losses as ``evaluate(d.dense())``: each chunk's sparse changes become low-rank
+        blocks (a changed entry (i, j) of a matrix is the rank-one term delta e_i e_j^T; a bias is a
+        1 x n matrix), so the first layer keeps its shared base product."""
+        c, out = self.config.chunk, []
+        for i in range(0, len(d), c):  # convert chunk by chunk: u is (chunk, rows, rank)
+            o = d.offsets[i:i + c + 1]
+            part = Deltas(d.base, o - o[0], d.indices[o[0]:o[-1]], d.values[o[0]:o[-1]])
+            out.append(self.evaluate_lowrank(_deltas_as_lowrank(part, self.layout), seed))
+        return torch.cat(out) if out else torch.zeros(0)
 
     @torch.no_grad()
     def _scores(self, x_vec, X: torch.Tensor, Y: torch.Tensor) -> tuple[float, float]:
