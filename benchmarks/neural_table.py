@@ -21,13 +21,13 @@ import numpy as np
 # solver options used for the table: PolyStep searches per layer in a random subspace and asks
 # low-rank probes where the problem can take them; ES is the library default (antithetic, ranks, Adam)
 SOLVER_OPTIONS = {
-    "polystep": {"subspace_rank": 32, "probe_radius_start": 0.2, "step_radius_start": 0.2,
+    "polystep": {"subspace_rank": 32, "probe_radius_start": 0.1, "step_radius_start": 0.1,
                  "probe_radius_schedule": "constant", "step_radius_schedule": "constant"},
     "es": {},
 }
 
 
-def adam_ceiling(problem, steps, seed, lr=1e-2):
+def adam_ceiling(problem, steps, seed, lr=3e-3):
     import torch
 
     from problems.neural.base import DenseParams
