@@ -96,5 +96,11 @@ for _n, _t, _s in [
     ("onemax", "problems.benchmarks:OneMax", "count of zero bits (binary)"),
     ("trap", "problems.benchmarks:Trap", "concatenated deceptive k-bit traps (binary)"),
     ("maxsat", "problems.maxsat:MaxSAT", "MAX-SAT from a DIMACS/WCNF file or random k-SAT, up to millions of variables (binary)"),
+    ("snn", "problems.neural.models:SpikingMLP", "hard-LIF spiking MLP on MNIST (threshold + reset, no surrogate gradient); torch"),
+    ("int8-mlp", "problems.neural.models:Int8MLP", "MLP with int8 weights and uint8 activations (round + clamp) on MNIST; torch"),
+    ("binary-mlp", "problems.neural.models:BinaryMLP", "MLP with sign weights and sign activations on MNIST; torch"),
+    ("argmax-attn", "problems.neural.models:ArgmaxAttention", "patch tokens with hard (argmax) attention heads on MNIST; torch"),
+    ("staircase-mlp", "problems.neural.models:StaircaseMLP", "MLP with floor(k*sigmoid) staircase activations on MNIST; torch"),
+    ("hard-moe", "problems.neural.models:HardMoE", "hard top-1 (argmax-routed) mixture of experts on MNIST+Fashion, 20 classes; torch"),
 ]:
     register_problem(_n, _t, _s)
