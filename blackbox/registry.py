@@ -89,5 +89,6 @@ for _n, _t, _s in [
     ("staircase", "problems.benchmarks:Staircase", "piecewise-constant floor-of-sphere: zero gradient almost everywhere (real)"),
     ("onemax", "problems.benchmarks:OneMax", "count of zero bits (binary)"),
     ("trap", "problems.benchmarks:Trap", "concatenated deceptive k-bit traps (binary)"),
+    ("gym", "problems.control:GymPolicy", "float/int8/binary linear or MLP control policy on a gymnasium env (loss = -mean return)"),
 ]:
     register_problem(_n, _t, _s)
