@@ -61,12 +61,12 @@ class GymConfig:
     encoding: str = "latent"  # binary weights as: latent (real values, sign in the forward pass) or bits (0/1 domain)
     episodes: int = 3  # training episodes per candidate and generation (loss = -mean return)
     max_steps: int = 0  # episode step limit; 0 = the environment's own limit
-    normalize: bool = True  # normalize observations by fixed statistics from a seeded random-action warm-up
+    normalize: bool = False  # normalize observations by fixed statistics from a seeded random-action warm-up
     norm_episodes: int = 20  # warm-up episodes for the normalization statistics
     eval_episodes: int = 10  # episodes on fresh validation seeds for metrics and model selection
     test_episodes: int = 100  # episodes on fresh test seeds for the final report
     init_std: float = 0.1  # std of the Gaussian initial parameters (real encodings)
-    vectorization: str = "auto"  # auto (vector_entry_point where the env has one), vector_entry_point, or sync
+    vectorization: str = "auto"  # auto (vector_entry_point, else numpy batch, else sync), vector_entry_point, numpy or sync
 
 
 def _gym():
@@ -94,8 +94,8 @@ class GymPolicy(Problem):
             raise ValueError(f"gym: encoding must be latent or bits, got {c.encoding!r}")
         if c.encoding == "bits" and c.policy != "binary":
             raise ValueError("gym: encoding=bits needs policy=binary")
-        if c.vectorization not in ("auto", "vector_entry_point", "sync"):
-            raise ValueError(f"gym: vectorization must be auto, vector_entry_point or sync, got {c.vectorization!r}")
+        if c.vectorization not in ("auto", "vector_entry_point", "numpy", "sync"):
+            raise ValueError(f"gym: vectorization must be auto, vector_entry_point, numpy or sync, got {c.vectorization!r}")
         for key in ("episodes", "eval_episodes", "test_episodes", "hidden", "layers"):
             if getattr(c, key) < 1:
                 raise ValueError(f"gym: {key} must be >= 1, got {getattr(c, key)}")
@@ -123,6 +123,7 @@ class GymPolicy(Problem):
             raise ValueError(f"gym: unsupported action space {act_space}")
         self.max_steps = int(c.max_steps or self.spec.max_episode_steps or 1000)
         self._probe = probe
+        self.backend = self._backend()
 
         sizes = [self.obs_dim] + ([c.hidden] * c.layers if c.arch == "mlp" else []) + [self.act_dim]
         layout, start = [], 0
@@ -146,19 +147,32 @@ class GymPolicy(Problem):
         env = _gym().make(self.config.env, disable_env_checker=True, render_mode=render_mode)
         return env
 
-    def _use_vector_entry(self) -> bool:
-        mode = self.config.vectorization
-        if mode == "sync":
-            return False
-        has = self.spec.vector_entry_point is not None
-        if mode == "vector_entry_point" and not has:
-            raise ValueError(f"gym: {self.config.env} has no vector_entry_point; use vectorization=sync or auto")
-        return has
+    def _backend(self) -> str:
+        """How rollouts run: vector_entry_point (gymnasium's own batch), numpy (control_batch) or sync."""
+        mode, c = self.config.vectorization, self.config
+        has_vec = self.spec.vector_entry_point is not None
+        has_np = self._numpy_batch(1) is not None
+        if mode == "vector_entry_point" and not has_vec:
+            raise ValueError(f"gym: {c.env} has no vector_entry_point; use vectorization=auto or sync")
+        if mode == "numpy" and not has_np:
+            raise ValueError(f"gym: {c.env} has no numpy batch version; use vectorization=auto or sync")
+        if mode == "auto":
+            return "vector_entry_point" if has_vec else ("numpy" if has_np else "sync")
+        return mode
+
+    def _numpy_batch(self, n: int):
+        from .control_batch import batch_for
+        return batch_for(self._probe, n)
 
     def _vector_env(self, n: int):
-        """A native vector env of n copies, cached; None when its start states cannot be set."""
-        key = ("vec", n)
+        """A batch of n copies (gymnasium vector env or numpy batch), cached; None when its start
+        states cannot be set."""
+        backend = self.backend
+        key = (backend, n)
         if key not in self._pools:
+            if backend == "numpy":
+                self._pools[key] = self._numpy_batch(n)
+                return self._pools[key]
             gym = _gym()
             env = gym.make_vec(self.config.env, num_envs=n, vectorization_mode="vector_entry_point",
                                max_episode_steps=self.max_steps)
@@ -235,7 +249,7 @@ class GymPolicy(Problem):
         seeds = [int(s) for s in seeds]
         weights = self.weights(pop)
         P, E = len(pop), len(seeds)
-        if self._use_vector_entry():
+        if self.backend != "sync":
             env = self._vector_env(P * E)
             if env is not None:
                 return self._rollout_vector(env, weights, seeds, P)
@@ -248,7 +262,8 @@ class GymPolicy(Problem):
             o, _ = self._probe.reset(seed=s)
             starts.append(np.array(self._probe.unwrapped.state, dtype=np.float64))
             obs0.append(np.asarray(o, dtype=np.float64))
-        env.reset(seed=seeds[0])
+        if hasattr(env, "reset"):  # a gymnasium vector env: reset, then overwrite the start states
+            env.reset(seed=seeds[0])
         env.unwrapped.state = np.tile(np.stack(starts, axis=-1), P)  # column p*E + e = episode e
         obs = np.tile(np.stack(obs0), (P, 1))
         total = np.zeros(P * E)

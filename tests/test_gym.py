@@ -130,28 +130,43 @@ def test_report_uses_fresh_seeds():
 
 def test_vectorized_equals_reference_cartpole():
     p = GymPolicy(GymConfig(env="CartPole-v1", max_steps=120, norm_episodes=3))
-    assert p._use_vector_entry()
+    assert p.backend == "vector_entry_point"
     rng = np.random.default_rng(3)
     pop = rng.normal(0, 1.0, size=(5, p.dim))
     seeds = [11, 12]
     fast = p.returns(pop, seeds)
-    assert p._pools.get(("vec", 10)) is not None  # the native vector env was really used
+    assert p._pools.get(("vector_entry_point", 10)) is not None  # the native vector env was really used
     assert np.array_equal(fast, reference_returns(p, pop, seeds))
     sync = GymPolicy(GymConfig(env="CartPole-v1", max_steps=120, norm_episodes=3, vectorization="sync"))
     assert np.array_equal(sync.returns(pop, seeds), fast)
 
 
-@pytest.mark.parametrize("env", ["Acrobot-v1", "Pendulum-v1"])
-def test_sync_equals_reference(env):
-    p = GymPolicy(GymConfig(env=env, arch="mlp", hidden=4, max_steps=40, norm_episodes=1, policy="int8"))
+@pytest.mark.parametrize("env,mode", [("Acrobot-v1", "sync"), ("Pendulum-v1", "auto"), ("LunarLander-v3", "auto")])
+def test_sync_equals_reference(env, mode):
+    p = GymPolicy(GymConfig(env=env, arch="mlp", hidden=4, max_steps=40, policy="int8", vectorization=mode))
+    assert p.backend == "sync"
     pop = np.random.default_rng(4).normal(0, 1.0, size=(3, p.dim))
     seeds = [5, 6]
     assert np.allclose(p.returns(pop, seeds), reference_returns(p, pop, seeds))
 
 
+def test_numpy_batch_acrobot_equals_reference():
+    """The numpy Acrobot batch reproduces gymnasium's Acrobot exactly, episode ends included."""
+    p = GymPolicy(GymConfig(env="Acrobot-v1", max_steps=250))
+    assert p.backend == "numpy"
+    rng = np.random.default_rng(5)
+    pop = rng.normal(0, 1.0, size=(4, p.dim))
+    pop[0] = 0.0
+    pop[0][[5, 17]] = [1.0, 1.0]  # torque +1 when dtheta2 > 0, else -1: pumps energy, reaches the goal
+    seeds = [21, 22]
+    fast = p.returns(pop, seeds)
+    assert fast[0].max() > -250  # at least one episode ends early, so termination is compared too
+    assert np.array_equal(fast, reference_returns(p, pop, seeds))
+
+
 def test_normalization_is_reproducible():
-    a = GymPolicy(GymConfig(env="Acrobot-v1", norm_episodes=2, max_steps=50))
-    b = GymPolicy(GymConfig(env="Acrobot-v1", norm_episodes=2, max_steps=50))
+    a = GymPolicy(GymConfig(env="Acrobot-v1", normalize=True, norm_episodes=2, max_steps=50))
+    b = GymPolicy(GymConfig(env="Acrobot-v1", normalize=True, norm_episodes=2, max_steps=50))
     assert np.array_equal(a.obs_mean, b.obs_mean) and np.array_equal(a.obs_std, b.obs_std)
     assert not np.allclose(a.obs_std, 1.0)
 
