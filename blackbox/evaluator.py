@@ -93,7 +93,7 @@ class InProcessEvaluator:
         error = ""
         try:
             raw = call_problem(problem, request, seed)
-        except (ProblemError, KeyboardInterrupt):
+        except (ProblemError, EvaluationError, KeyboardInterrupt):
             raise
         except Exception as e:  # a simulator that raises: the whole call failed
             if self.strict:
@@ -106,8 +106,8 @@ class InProcessEvaluator:
         losses, n_bad = sanitize(losses, self.worst_seen)
         if n_bad and self.strict:
             raise EvaluationError(f"{problem.name}: {n_bad} of {pop} losses were NaN or infinite")
-        if n_bad and not error:
-            error = "non-finite loss"
+        if n_bad and not error:  # wrapped simulators remember why a candidate failed
+            error = getattr(problem, "last_error", "") or "non-finite loss"
         finite_max = float(losses.max()) if pop else None
         if finite_max is not None and (self.worst_seen is None or finite_max > self.worst_seen):
             self.worst_seen = finite_max

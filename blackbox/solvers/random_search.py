@@ -43,8 +43,7 @@ class RandomSearch(Solver):
         if dom.kind == "binary":
             counts = np.maximum(1, rng.binomial(self.spec.dim, c.flip_rate, size=c.popsize))
             counts = np.minimum(counts, self.spec.dim)
-            # Generator.choice without replacement is O(k) for k << dim (no permutation of dim)
-            idx = np.concatenate([rng.choice(self.spec.dim, k, replace=False) for k in counts])
+            idx = distinct_per_row(rng, self.spec.dim, counts)
             offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
             request = Deltas.flips(x, offsets, idx.astype(np.int64))
         else:
@@ -61,3 +60,21 @@ class RandomSearch(Solver):
             new["x"] = request.candidate(i)
         return new
 
+
+
+def distinct_per_row(rng: np.random.Generator, n: int, counts: np.ndarray) -> np.ndarray:
+    """Concatenated index sets, set i holding counts[i] distinct values in [0, n).
+
+    One vectorized draw for all sets; the rare set that drew a duplicate is redrawn without
+    replacement (the expected number of such sets is ~sum(k^2)/2n, tiny when k << n).
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    rows = np.repeat(np.arange(counts.size), counts)
+    idx = rng.integers(0, n, size=int(counts.sum()))
+    order = np.lexsort((idx, rows))
+    dup = (np.diff(idx[order]) == 0) & (np.diff(rows[order]) == 0)
+    if dup.any():
+        offsets = np.concatenate([[0], np.cumsum(counts)])
+        for r in np.unique(rows[order][1:][dup]):
+            idx[offsets[r]:offsets[r + 1]] = rng.choice(n, int(counts[r]), replace=False)
+    return idx

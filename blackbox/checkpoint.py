@@ -1,0 +1,77 @@
+"""Saving and loading run checkpoints as a plain ``.npz``: no pickles.
+
+Arrays of the solver state are stored under ``state/<key>``, the driver's arrays under
+``run/<key>``, and everything else (scalars, configs, history) as one JSON string under ``meta``.
+Writes go to a temporary file that is renamed into place, so a checkpoint is never half-written.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+import numpy as np
+
+
+class CheckpointError(ValueError):
+    pass
+
+
+def split_state(state: dict) -> tuple[dict, dict]:
+    """Separate a solver state into arrays and JSON scalars; reject anything else by key."""
+    arrays, scalars = {}, {}
+    for k, v in state.items():
+        if isinstance(v, np.ndarray):
+            arrays[k] = v
+        elif isinstance(v, (bool, np.bool_)):
+            scalars[k] = bool(v)
+        elif isinstance(v, (int, np.integer)):
+            scalars[k] = int(v)
+        elif isinstance(v, (float, np.floating)):
+            scalars[k] = float(v)
+        elif isinstance(v, str) or v is None:
+            scalars[k] = v
+        else:
+            raise CheckpointError(f"solver state entry {k!r} is a {type(v).__name__}; states hold only numpy arrays, numbers and strings")
+    return arrays, scalars
+
+
+def save(path: str, state: dict, run_arrays: dict, meta: dict) -> None:
+    arrays, scalars = split_state(state)
+    payload = {f"state/{k}": v for k, v in arrays.items()}
+    payload.update({f"run/{k}": np.asarray(v) for k, v in run_arrays.items()})
+    meta = dict(meta, state_scalars=scalars)
+    payload["meta"] = np.array(json.dumps(meta, default=_jsonable))
+    directory = os.path.dirname(os.path.abspath(path)) or "."
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp.npz")
+    os.close(fd)
+    try:
+        np.savez(tmp, **payload)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load(path: str) -> tuple[dict, dict, dict]:
+    """Return (solver state, run arrays, meta)."""
+    if not os.path.exists(path):
+        raise CheckpointError(f"{path}: no such checkpoint")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            state = {k[6:]: z[k] for k in z.files if k.startswith("state/")}
+            run = {k[4:]: z[k] for k in z.files if k.startswith("run/")}
+    except (OSError, ValueError, KeyError) as e:
+        raise CheckpointError(f"{path}: not a blackbox checkpoint ({e})") from None
+    state.update(meta.pop("state_scalars", {}))
+    return state, run, meta
+
+
+def _jsonable(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return str(v)

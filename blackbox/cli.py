@@ -1,0 +1,268 @@
+"""The ``blackbox`` command line.
+
+    blackbox list
+    blackbox solve PROBLEM [problem options] --solver NAME --set key=value --evals N --time S ...
+
+Each problem's options are generated from the fields of its ``Config`` dataclass (the trailing
+``# comment`` of a field is its help), so a new problem needs no CLI code. A problem may add
+options of its own through the optional class hooks below; they are looked up, never required:
+
+    cli_params()                     -> list of click.Parameter (extra options)
+    cli_budget(extra, budget)        -> budget dict (e.g. map --flips to evals)
+    cli_callbacks(extra)             -> list of driver callbacks (e.g. MaxSAT Evaluation 'o' lines)
+    cli_finish(result, extra, echo)  -> exit code or None (write models, print summaries)
+
+Nothing heavy is imported until a problem subcommand actually runs; bad input exits with code 2
+and one line naming the option or file.
+"""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import os
+import re
+import sys
+
+import click
+
+from . import __version__
+from .registry import PROBLEMS, SOLVERS, problem_class, problem_names, solver_names
+
+USER_ERRORS = (ValueError, LookupError, FileNotFoundError, PermissionError, IsADirectoryError)
+
+
+class Number(click.ParamType):
+    """An int or float option that also takes 1e6-style notation."""
+
+    def __init__(self, integer: bool):
+        self.integer = integer
+        self.name = "integer" if integer else "number"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return int(value) if self.integer else float(value)
+        try:
+            v = float(str(value).replace("_", ""))
+        except ValueError:
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if self.integer:
+            if v != int(v):
+                self.fail(f"{value!r} is not a whole number", param, ctx)
+            return int(v)
+        return v
+
+
+INT, FLOAT = Number(True), Number(False)
+
+
+def field_docs(cls) -> dict:
+    """Field -> trailing comment of its line in the Config source (inherited fields included)."""
+    docs = {}
+    for klass in reversed(cls.__mro__):
+        try:
+            src = inspect.getsource(klass)
+        except (OSError, TypeError):
+            continue
+        for m in re.finditer(r"^\s+(\w+)\s*:[^#\n]*#\s*(.+)$", src, re.M):
+            docs[m.group(1)] = m.group(2).strip()
+    return docs
+
+
+def _param_for(f, doc: str) -> click.Parameter:
+    from .solver import field_default
+    default = field_default(f)
+    typ = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    flag = "--" + f.name.replace("_", "-")
+    if f.name == "file":
+        return click.Argument(["file"], required=False, default=default, type=click.Path(dir_okay=False))
+    if isinstance(default, bool) or typ.startswith("bool"):
+        return click.Option([f"{flag}/--no-{f.name.replace('_', '-')}", f.name], default=default,
+                            show_default=True, help=doc)
+    if isinstance(default, int) or typ.startswith("int"):
+        ptype = INT
+    elif isinstance(default, float) or typ.startswith("float"):
+        ptype = FLOAT
+    else:
+        ptype = click.STRING
+    return click.Option([flag, f.name], type=ptype, default=default, show_default=default is not None, help=doc)
+
+
+COMMON = [
+    click.Option(["--solver"], default=None, help="Solver name (see `blackbox list`); default: the problem's own."),
+    click.Option(["--set", "settings"], multiple=True, metavar="KEY=VALUE",
+                 help="Solver option, repeatable (fields of the solver's Config)."),
+    click.Option(["--evals"], type=INT, default=None, help="Budget: evaluations (1e6 notation ok)."),
+    click.Option(["--time", "seconds"], type=FLOAT, default=None, help="Budget: wall-clock seconds."),
+    click.Option(["--target"], type=FLOAT, default=None, help="Stop once the best loss is <= this."),
+    click.Option(["--seed"], type=INT, default=0, show_default=True, help="Run seed (solver randomness, data order)."),
+    click.Option(["--out"], type=click.Path(dir_okay=False), default=None, help="Write the result JSON here."),
+    click.Option(["--checkpoint"], type=click.Path(dir_okay=False), default=None,
+                 help="Checkpoint path (written periodically, at the end and on Ctrl-C)."),
+    click.Option(["--checkpoint-every"], type=FLOAT, default=60.0, show_default=True, help="Seconds between checkpoints."),
+    click.Option(["--resume"], type=click.Path(dir_okay=False), default=None,
+                 help="Continue the run saved in this checkpoint (its problem and solver configs are used)."),
+    click.Option(["--strict"], is_flag=True, help="Raise on a failed evaluation instead of counting it as the worst loss."),
+    click.Option(["--progress/--no-progress"], default=None, help="Live progress line (default: on when stderr is a terminal, off in CI)."),
+]
+
+
+def _parse_settings(settings) -> dict:
+    out = {}
+    for item in settings:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--set")
+        out[key.strip()] = value.strip()
+    return out
+
+
+class ProblemCommand(click.Command):
+    def __init__(self, name: str):
+        self.problem_name = name
+        cls = problem_class(name)
+        self.problem_cls = cls
+        docs = field_docs(cls.Config)
+        fields = [f for f in dataclasses.fields(cls.Config) if f.init]
+        own = [_param_for(f, docs.get(f.name, "")) for f in fields]
+        extra = list(cls.cli_params()) if hasattr(cls, "cli_params") else []
+        taken = {p.name for p in COMMON}
+        for p in own + extra:
+            if p.name in taken:
+                raise RuntimeError(f"problem {name}: option {p.name!r} clashes with a common solve option")
+        self.config_names = [f.name for f in fields]
+        self.extra_names = [p.name for p in extra]
+        own_doc = cls.__dict__.get("__doc__")
+        help_text = inspect.cleandoc(own_doc).split("\n\n")[0] if own_doc else PROBLEMS[name].summary
+        super().__init__(name, params=own + extra + COMMON, callback=self.run, help=help_text,
+                         short_help=PROBLEMS[name].summary)
+
+    def run(self, **kw):
+        ctx = click.get_current_context()
+        cls = self.problem_cls
+        extra = {k: kw.pop(k) for k in self.extra_names}
+        given = {k: kw.pop(k) for k in self.config_names}
+        explicit = {k: v for k, v in given.items()
+                    if ctx.get_parameter_source(k) != click.core.ParameterSource.DEFAULT}
+        settings = _parse_settings(kw["settings"])
+        from . import checkpoint as ckpt
+        from .driver import solve
+        from .solver import build_config
+        solver = kw["solver"]
+        if kw["resume"]:
+            _, _, meta = ckpt.load(kw["resume"])
+            if meta.get("problem") != self.problem_name:
+                raise ValueError(f"{kw['resume']}: checkpoint is of problem {meta.get('problem')!r}, not {self.problem_name!r}")
+            for k, v in explicit.items():
+                if meta["problem_config"].get(k) != v:
+                    raise ValueError(f"--{k.replace('_', '-')}={v!r} differs from the checkpoint's {meta['problem_config'].get(k)!r}")
+            given = meta["problem_config"]
+            if solver and solver != meta["solver"]:
+                raise ValueError(f"--solver {solver} differs from the checkpoint's {meta['solver']}")
+            solver = meta["solver"]
+            settings = {**meta["solver_config"], **settings}
+        problem = cls(build_config(cls.Config, given, f"problem {self.problem_name}"))
+        solver = solver or getattr(cls, "default_solver", "random")
+        budget = {"evals": kw["evals"], "seconds": kw["seconds"], "target": kw["target"]}
+        if hasattr(problem, "cli_budget"):
+            budget = problem.cli_budget(extra, budget)
+        callbacks = problem.cli_callbacks(extra) if hasattr(problem, "cli_callbacks") else []
+        progress = kw["progress"]
+        if progress is None:
+            progress = sys.stderr.isatty() and not os.environ.get("CI") and not callbacks
+        # Without --checkpoint a run with --out still checkpoints beside it; that file is removed
+        # again when the run ends normally, and kept (and named) when it was interrupted.
+        checkpoint = kw["checkpoint"] or (os.path.splitext(kw["out"])[0] + ".ckpt.npz" if kw["out"] else None)
+        result = solve(problem, solver, settings, **budget, seed=kw["seed"], callbacks=callbacks,
+                       checkpoint=checkpoint, checkpoint_every=kw["checkpoint_every"], resume=kw["resume"],
+                       progress=progress, strict=kw["strict"])
+        if not kw["checkpoint"] and result.stopped != "interrupted" and checkpoint:
+            if os.path.exists(checkpoint):
+                os.unlink(checkpoint)
+            result.checkpoint = None
+        if kw["out"]:
+            result.save(kw["out"])
+        if hasattr(problem, "cli_finish"):
+            code = problem.cli_finish(result, extra, click.echo)
+            if code:
+                ctx.exit(code)
+            return
+        echo_summary(result, kw["out"])
+
+
+def echo_summary(result, out=None) -> None:
+    r = result
+    lines = [f"problem   {r.problem}  (dim {r.best_x.size})", f"solver    {r.solver}  seed {r.seed}",
+             f"stopped   {r.stopped} after {r.evals:,} evaluations, {r.generations:,} generations, {r.wall_time:.2f} s",
+             f"best loss {r.best_loss:.10g}  (reported solution selected by {r.selected_by})"]
+    for title, d in (("metrics", r.metrics), ("test", r.test_metrics)):
+        if d:
+            lines.append(f"{title:9s} " + "  ".join(f"{k}={_fmt(v)}" for k, v in d.items()))
+    if r.failures:
+        lines.append(f"failures  {r.failures} evaluations failed (worst loss given); first: {r.first_error}")
+    if r.checkpoint:
+        lines.append(f"checkpoint {r.checkpoint}")
+    if out:
+        lines.append(f"result    {out}")
+    click.echo("\n".join(lines))
+
+
+def _fmt(v):
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
+class SolveGroup(click.Group):
+    """Subcommands are the registered problems, built on first use."""
+
+    def list_commands(self, ctx):
+        return problem_names()
+
+    def get_command(self, ctx, name):
+        if name not in problem_names():
+            return None
+        return ProblemCommand(name)
+
+    def format_commands(self, ctx, formatter):
+        rows = [(n, PROBLEMS[n].summary) for n in problem_names()]
+        with formatter.section("Problems"):
+            formatter.write_dl(rows)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, prog_name="blackbox")
+def cli():
+    """blackbox: forward-only optimization for problems gradients cannot reach."""
+
+
+@cli.command("list")
+def list_cmd():
+    """List the registered problems and solvers, one line each."""
+    click.echo("problems:")
+    for n in problem_names():
+        click.echo(f"  {n:14s} {PROBLEMS[n].summary}")
+    click.echo("solvers:")
+    for n in solver_names():
+        click.echo(f"  {n:14s} {SOLVERS[n].summary}")
+
+
+cli.add_command(SolveGroup("solve", help="Solve a problem: blackbox solve PROBLEM [options]. "
+                           "`blackbox solve PROBLEM --help` lists the problem's own options."))
+
+
+def main(argv=None) -> None:
+    try:
+        cli.main(args=argv, prog_name="blackbox", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        click.echo("blackbox: aborted", err=True)
+        sys.exit(130)
+    except click.UsageError as e:  # one line, exit 2
+        where = e.ctx.command_path if e.ctx else "blackbox"
+        click.echo(f"{where}: error: {e.format_message()}", err=True)
+        sys.exit(2)
+    except click.ClickException as e:
+        click.echo(f"blackbox: error: {e.format_message()}", err=True)
+        sys.exit(e.exit_code)
+    except USER_ERRORS as e:
+        click.echo(f"blackbox: error: {e}", err=True)
+        sys.exit(2)
