@@ -32,9 +32,12 @@ from problems.control import GymConfig, GymPolicy
 TASKS = {
     "cartpole-binary": (dict(env="CartPole-v1", policy="binary", episodes=3), 500.0, 60, {}),
     "cartpole-int8": (dict(env="CartPole-v1", policy="int8", episodes=3), 500.0, 60, {}),
-    "acrobot-binary": (dict(env="Acrobot-v1", policy="binary", arch="mlp", hidden=16, episodes=5), -80.0, 600, {}),
-    "lunar-float": (dict(env="LunarLander-v3", policy="float", arch="mlp", hidden=16, episodes=5), 200.0, 1800, {}),
-    "lunar-binary": (dict(env="LunarLander-v3", policy="binary", arch="mlp", hidden=16, episodes=5), 200.0, 1800, {}),
+    "acrobot-binary": (dict(env="Acrobot-v1", policy="binary", arch="mlp", hidden=16, episodes=10,
+                            eval_episodes=100), -80.0, 600, {}),
+    "lunar-float": (dict(env="LunarLander-v3", policy="float", arch="mlp", hidden=16, episodes=5,
+                         eval_episodes=30), 200.0, 1800, {}),
+    "lunar-binary": (dict(env="LunarLander-v3", policy="binary", arch="mlp", hidden=16, episodes=5,
+                          eval_episodes=30), 200.0, 1800, {}),
 }
 
 OPENAI_ES = dict(popsize=64, sigma=0.02, lr=0.01, weight_decay=0.005)
@@ -87,14 +90,16 @@ class LocalOpenAIES(Solver):
 
 
 def make_solver(name: str, problem, overrides: dict):
+    """(solver, label). ``openai-es`` = the registered es with the paper's settings."""
     spec = Spec.of(problem)
     if name == "openai-es":
         if "es" in solver_names():
-            cls = solver_class("es")
-            known = {f for f in cls.Config.__dataclass_fields__}
-            opts = {k: v for k, v in {**OPENAI_ES, **overrides}.items() if k in known}
-            return cls(spec, build_config(cls.Config, opts, "es")), "es (OpenAI-ES settings)"
-        return LocalOpenAIES(spec, LocalESConfig(**{**OPENAI_ES, **overrides})), "local OpenAI-ES"
+            from blackbox.solvers.es import ES, openai_es_config
+            base = openai_es_config(popsize=OPENAI_ES["popsize"])
+            opts = {**{f: getattr(base, f) for f in base.__dataclass_fields__}, **overrides}
+            return ES(spec, build_config(ES.Config, opts, "es")), "OpenAI-ES (es, paper settings)"
+        opts = {k: (int(v) if k == "popsize" else float(v)) for k, v in overrides.items()}
+        return LocalOpenAIES(spec, LocalESConfig(**{**OPENAI_ES, **opts})), "local OpenAI-ES"
     cls = solver_class(name)
     return cls(spec, build_config(cls.Config, overrides, name)), name
 
@@ -157,10 +162,7 @@ def main(argv=None):
     for task in args.task:
         for solver in args.solver:
             for seed in args.seeds:
-                so = {k: v for k, v in overrides.items()}
-                if solver == "openai-es":
-                    so = {k: float(v) if k != "popsize" else int(v) for k, v in so.items()}
-                r = run(task, solver, seed, args.seconds, overrides=so, problem_overrides=pov, verbose=args.verbose)
+                r = run(task, solver, seed, args.seconds, overrides=dict(overrides), problem_overrides=pov, verbose=args.verbose)
                 hit = f"{r['reached']:7.1f}" if r["reached"] is not None else "    -  "
                 print(f"{task:16s} {r['solver']:28s} {seed:4d} {r['dim']:5d} {r['generations']:5d} {r['episodes']:9d} "
                       f"{r['wall']:7.1f} {hit} {r['val']:8.1f} {r['test']:9.1f} +- {r['test_std']:6.1f}     "

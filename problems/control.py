@@ -29,6 +29,10 @@ reset of each episode seed written into the batch; the others keep one environme
 step only the rollouts still running (a synchronous vector env without the wasted steps of
 finished episodes).
 
+Horizons: ``max_steps`` may shorten *training* episodes (cheaper generations, e.g. LunarLander
+hovering until its 1000-step limit); validation, test and animations always run the environment's
+own limit, so reported returns are those of the standard task.
+
 Seeds: training episodes use seeds below 2**30 drawn from ``seed``; ``metrics``/``validation_loss``
 use the fixed seeds 2**30 + i and ``test_metrics`` the fixed seeds 2**30 + 2**29 + i, so the
 reported returns never come from training episodes.
@@ -60,7 +64,7 @@ class GymConfig:
     quantize_activations: bool = False  # also quantize hidden activations (binary: sign, int8: 8-bit grid)
     encoding: str = "latent"  # binary weights as: latent (real values, sign in the forward pass) or bits (0/1 domain)
     episodes: int = 3  # training episodes per candidate and generation (loss = -mean return)
-    max_steps: int = 0  # episode step limit; 0 = the environment's own limit
+    max_steps: int = 0  # step limit of training episodes; 0 = the environment's own limit (reports always use the env's limit)
     normalize: bool = False  # normalize observations by fixed statistics from a seeded random-action warm-up
     norm_episodes: int = 20  # warm-up episodes for the normalization statistics
     eval_episodes: int = 10  # episodes on fresh validation seeds for metrics and model selection
@@ -83,6 +87,7 @@ class GymPolicy(Problem):
     name = "gym"
     Config = GymConfig
     stochastic = True
+    default_budget = {"evals": 10_000, "seconds": 600}  # when the caller gives no budget
 
     def __init__(self, config: GymConfig | None = None):
         self.config = c = config or self.Config()
@@ -121,7 +126,8 @@ class GymPolicy(Problem):
             self.act_high = np.asarray(act_space.high, dtype=np.float64)
         else:
             raise ValueError(f"gym: unsupported action space {act_space}")
-        self.max_steps = int(c.max_steps or self.spec.max_episode_steps or 1000)
+        self.eval_max_steps = int(self.spec.max_episode_steps or 1000)  # validation/test: the standard task
+        self.max_steps = int(c.max_steps or self.eval_max_steps)  # training episodes
         self._probe = probe
         self.backend = self._backend()
 
@@ -175,7 +181,7 @@ class GymPolicy(Problem):
                 return self._pools[key]
             gym = _gym()
             env = gym.make_vec(self.config.env, num_envs=n, vectorization_mode="vector_entry_point",
-                               max_episode_steps=self.max_steps)
+                               max_episode_steps=max(self.max_steps, self.eval_max_steps))
             env.reset(seed=0)
             self._probe.reset(seed=0)
             state = getattr(env.unwrapped, "state", None)
@@ -243,8 +249,10 @@ class GymPolicy(Problem):
         return self.act_low + (np.tanh(h) + 1.0) * 0.5 * (self.act_high - self.act_low)
 
     # -- rollouts -------------------------------------------------------------------------------
-    def returns(self, population, seeds) -> np.ndarray:
-        """Episode returns, shape (pop, len(seeds)): candidate i plays episode j on seed seeds[j]."""
+    def returns(self, population, seeds, max_steps: int | None = None) -> np.ndarray:
+        """Episode returns, shape (pop, len(seeds)): candidate i plays episode j on seed seeds[j],
+        for at most ``max_steps`` steps (default: the training limit)."""
+        max_steps = int(max_steps or self.max_steps)
         pop = np.asarray(population, dtype=np.float64).reshape(-1, self.dim)
         seeds = [int(s) for s in seeds]
         weights = self.weights(pop)
@@ -252,10 +260,10 @@ class GymPolicy(Problem):
         if self.backend != "sync":
             env = self._vector_env(P * E)
             if env is not None:
-                return self._rollout_vector(env, weights, seeds, P)
-        return self._rollout_sync(weights, seeds, P)
+                return self._rollout_vector(env, weights, seeds, P, max_steps)
+        return self._rollout_sync(weights, seeds, P, max_steps)
 
-    def _rollout_vector(self, env, weights, seeds, P):
+    def _rollout_vector(self, env, weights, seeds, P, max_steps):
         E = len(seeds)
         starts, obs0 = [], []
         for s in seeds:  # the start state of each episode seed, as a single environment draws it
@@ -268,7 +276,7 @@ class GymPolicy(Problem):
         obs = np.tile(np.stack(obs0), (P, 1))
         total = np.zeros(P * E)
         alive = np.ones(P * E, dtype=bool)
-        for _ in range(self.max_steps):
+        for _ in range(max_steps):
             actions = self.act(weights, obs.reshape(P, E, -1)).reshape((P * E,) + (() if self.discrete else (self.act_dim,)))
             obs, reward, terminated, truncated, _ = env.step(actions)
             total += np.where(alive, reward, 0.0)
@@ -278,7 +286,7 @@ class GymPolicy(Problem):
             obs = np.asarray(obs, dtype=np.float64)
         return total.reshape(P, E)
 
-    def _rollout_sync(self, weights, seeds, P):
+    def _rollout_sync(self, weights, seeds, P, max_steps):
         E = len(seeds)
         envs = self._single_envs(P * E)
         obs = np.zeros((P * E, self.obs_dim))
@@ -287,7 +295,7 @@ class GymPolicy(Problem):
             obs[n] = o
         total = np.zeros(P * E)
         active = np.arange(P * E)
-        for _ in range(self.max_steps):
+        for _ in range(max_steps):
             actions = self.act(weights, obs.reshape(P, E, -1)).reshape((P * E,) + (() if self.discrete else (self.act_dim,)))
             still = []
             for n in active:  # only rollouts still running are stepped
@@ -317,7 +325,7 @@ class GymPolicy(Problem):
             o, _ = env.reset(seed=NORM_SEED0 + i)
             env.action_space.seed(NORM_SEED0 + i)
             rows.append(o)
-            for _ in range(self.max_steps):
+            for _ in range(self.eval_max_steps):
                 o, _, term, trunc, _ = env.step(env.action_space.sample())
                 rows.append(o)
                 if term or trunc:
@@ -336,7 +344,7 @@ class GymPolicy(Problem):
         return -self.returns(population, self.episode_seeds(seed)).mean(axis=1)
 
     def _fresh_returns(self, x, seed0: int, n: int) -> np.ndarray:
-        return self.returns(np.asarray(x)[None, :], seed0 + np.arange(n))[0]
+        return self.returns(np.asarray(x)[None, :], seed0 + np.arange(n), self.eval_max_steps)[0]
 
     def metrics(self, x):
         r = self._fresh_returns(x, VALIDATION_SEED0, self.config.eval_episodes)
@@ -366,18 +374,23 @@ class GymPolicy(Problem):
 
 
 def save_animation(problem: GymPolicy, x, path, seed: int | None = None, max_frames: int = 300,
-                   fps: int = 30, frame_skip: int = 0) -> str:
+                   fps: int = 30, frame_skip: int = 0, max_steps: int | None = None) -> str:
     """Render one greedy episode of policy ``x`` into a GIF (pillow). ``seed`` defaults to the first
-    test seed. At most ``max_frames`` frames: longer episodes are sampled every ``frame_skip`` steps
-    (0 = chosen so the whole episode fits). Returns ``path``."""
+    test seed; the episode runs to its end or ``max_steps`` (default: the environment's limit). At
+    most ``max_frames`` frames: longer episodes are sampled every ``frame_skip`` steps (0 = chosen so
+    the whole episode fits). Returns ``path``."""
+    import os
+
     from PIL import Image
 
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # off-screen pygame: no display or audio needed
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
     env = problem._make_single(render_mode="rgb_array")
     seed = TEST_SEED0 if seed is None else int(seed)
     weights = problem.weights(np.asarray(x)[None, :])
     obs, _ = env.reset(seed=seed)
     frames = [env.render()]
-    for _ in range(problem.max_steps):
+    for _ in range(int(max_steps or problem.eval_max_steps)):
         a = problem.act(weights, np.asarray(obs, dtype=np.float64)[None, None, :])[0, 0]
         a = int(a) if problem.discrete else np.asarray(a, dtype=np.float32)
         obs, _, term, trunc, _ = env.step(a)

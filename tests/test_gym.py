@@ -119,9 +119,10 @@ def test_same_seed_same_losses_and_shared_episodes():
     assert p.episode_seeds(123).max() < VALIDATION_SEED0  # training never uses the report's seeds
 
 
-def test_report_uses_fresh_seeds():
-    p = GymPolicy(GymConfig(normalize=False, eval_episodes=3, test_episodes=4))
+def test_report_uses_fresh_seeds_and_the_standard_horizon():
+    p = GymPolicy(GymConfig(normalize=False, eval_episodes=3, test_episodes=4, max_steps=50))
     x = cartpole_hand_policy(p)
+    assert p.evaluate(x[None], seed=0)[0] == -50.0  # training episodes are cut at max_steps
     assert p.metrics(x)["return"] == 500.0 and p.metrics(x)["episodes"] == 3
     assert p.validation_loss(x) == -500.0
     t = p.test_metrics(x)
@@ -183,9 +184,10 @@ def test_config_errors():
 def test_gif(tmp_path):
     pytest.importorskip("PIL")
     from PIL import Image
-    p = GymPolicy(GymConfig(normalize=False, max_steps=6))
-    path = save_animation(p, cartpole_hand_policy(p), tmp_path / "cp.gif", max_frames=4)
+    p = GymPolicy(GymConfig(normalize=False))
+    path = save_animation(p, cartpole_hand_policy(p), tmp_path / "cp.gif", max_frames=4, max_steps=6)
     with Image.open(path) as im:
         assert im.format == "GIF" and im.n_frames >= 2
-    assert p.save_artifacts(cartpole_hand_policy(p), str(tmp_path / "run")) == [str(tmp_path / "run.gif")]
+    x = np.zeros(p.dim)  # always pushes left: the pole falls within a few dozen steps
+    assert p.save_artifacts(x, str(tmp_path / "run")) == [str(tmp_path / "run.gif")]
     assert TEST_SEED0 > VALIDATION_SEED0
