@@ -263,6 +263,11 @@ class GymPolicy(Problem):
                 return self._rollout_vector(env, weights, seeds, P, max_steps)
         return self._rollout_sync(weights, seeds, P, max_steps)
 
+    def _flat_actions(self, weights, obs, P, E):
+        """Actions of the (P * E, obs_dim) batch, row p * E + e = candidate p in episode e."""
+        a = self.act(weights, obs.reshape(P, E, -1))
+        return a.reshape((P * E,) + (() if self.discrete else (self.act_dim,)))
+
     def _rollout_vector(self, env, weights, seeds, P, max_steps):
         E = len(seeds)
         starts, obs0 = [], []
@@ -277,7 +282,7 @@ class GymPolicy(Problem):
         total = np.zeros(P * E)
         alive = np.ones(P * E, dtype=bool)
         for _ in range(max_steps):
-            actions = self.act(weights, obs.reshape(P, E, -1)).reshape((P * E,) + (() if self.discrete else (self.act_dim,)))
+            actions = self._flat_actions(weights, obs, P, E)
             obs, reward, terminated, truncated, _ = env.step(actions)
             total += np.where(alive, reward, 0.0)
             alive &= ~(np.asarray(terminated) | np.asarray(truncated))
@@ -296,7 +301,7 @@ class GymPolicy(Problem):
         total = np.zeros(P * E)
         active = np.arange(P * E)
         for _ in range(max_steps):
-            actions = self.act(weights, obs.reshape(P, E, -1)).reshape((P * E,) + (() if self.discrete else (self.act_dim,)))
+            actions = self._flat_actions(weights, obs, P, E)
             still = []
             for n in active:  # only rollouts still running are stepped
                 a = int(actions[n]) if self.discrete else actions[n].astype(np.float32)
