@@ -35,10 +35,11 @@ TASKS = {
     "acrobot-binary": (dict(env="Acrobot-v1", policy="binary", arch="mlp", hidden=16, episodes=10,
                             eval_episodes=100), -80.0, 600, {"polystep": {"subspace_rank": 8}}),
     "lunar-float": (dict(env="LunarLander-v3", policy="float", arch="mlp", hidden=16, episodes=5,
-                         eval_episodes=30), 200.0, 1800, {}),
+                         eval_episodes=30), 200.0, 1800, {"polystep": {"subspace_rank": 8}}),
     "lunar-binary": (dict(env="LunarLander-v3", policy="binary", arch="mlp", hidden=16, episodes=5,
-                          eval_episodes=30), 200.0, 1800, {}),
+                          eval_episodes=30), 200.0, 1800, {"polystep": {"subspace_rank": 8}}),
 }
+CHECK_EVERY = {"lunar-float": 2, "lunar-binary": 2}  # validation every this many generations (default 1)
 
 OPENAI_ES = dict(popsize=64, sigma=0.02, lr=0.01, weight_decay=0.005)
 
@@ -105,8 +106,9 @@ def make_solver(name: str, problem, overrides: dict):
 
 
 def run(task: str, solver_name: str, seed: int, seconds: float | None = None, max_episodes: int | None = None,
-        overrides: dict | None = None, problem_overrides: dict | None = None, check_every: int = 1, verbose=False):
+        overrides: dict | None = None, problem_overrides: dict | None = None, verbose=False):
     cfg, target, budget, per_solver = TASKS[task]
+    check_every = CHECK_EVERY.get(task, 1)
     problem = GymPolicy(GymConfig(**{**cfg, **(problem_overrides or {})}))
     solver, label = make_solver(solver_name, problem, {**per_solver.get(solver_name, {}), **(overrides or {})})
     seconds = budget if seconds is None else seconds
