@@ -102,5 +102,6 @@ for _n, _t, _s in [
     ("argmax-attn", "problems.neural.models:ArgmaxAttention", "patch tokens with hard (argmax) attention heads on MNIST; torch"),
     ("staircase-mlp", "problems.neural.models:StaircaseMLP", "MLP with floor(k*sigmoid) staircase activations on MNIST; torch"),
     ("hard-moe", "problems.neural.models:HardMoE", "hard top-1 (argmax-routed) mixture of experts on MNIST+Fashion, 20 classes; torch"),
+    ("gym", "problems.control:GymPolicy", "float/int8/binary linear or MLP control policy on a gymnasium env (loss = -mean return)"),
 ]:
     register_problem(_n, _t, _s)
