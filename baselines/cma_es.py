@@ -14,6 +14,8 @@ Reproducibility. pycma draws its samples from numpy's global generator; ``ask`` 
 generator from ``self.rng(state)`` (a function of run seed and generation) around the call and
 restores the caller's global state afterwards, so a run, and a run resumed from a checkpoint,
 are bit-for-bit repeatable and nothing else in the process sees a changed global generator.
+pycma's wall-clock timers are frozen in the stored bytes (see ``_freeze_timers``) so that the
+state itself, not only the losses, is identical between equal runs.
 
 Binary domains: CMA runs on real logits z (started at (x0 - 0.5) * sigma0); a candidate is
 1[z > 0] and the recommendation 1[mean > 0]. The real z of the pending generation are kept in the
@@ -112,7 +114,20 @@ class CMAES(Solver):
 
 
 def _dump(es) -> np.ndarray:
+    _freeze_timers(es)
     return np.frombuffer(pickle.dumps(es, protocol=pickle.HIGHEST_PROTOCOL), np.uint8).copy()
+
+
+def _freeze_timers(es) -> None:
+    """pycma's wall-clock timers (they feed only its ``timeout`` option, unused here) are set to
+    a fixed paused state, so that equal runs store equal bytes."""
+    logger = getattr(es, "logger", None)
+    for t in (getattr(es, "timer", None), getattr(logger, "timer_plot", None), getattr(logger, "timer_all", None)):
+        if t is not None and hasattr(t, "cum_time"):
+            for k in ("paused", "last_tic", "_last_toc", "_time_at_reset", "_time_at_creation"):
+                if hasattr(t, k):
+                    setattr(t, k, 1.0)
+            t.cum_time = 0.0
 
 
 def _load(arr: np.ndarray):
