@@ -38,7 +38,7 @@ class AdamCeilingConfig(OptimizerConfig):
     lr: float = 1e-3  # Adam learning rate (at step 0)
     lr_end: float = 1e-3  # learning rate at the horizon
     horizon: int = 10000  # steps over which the lr schedule runs
-    steps_per_call: int = 20  # Adam steps per driver generation (the driver checks budgets in between)
+    steps_per_call: int = 5  # Adam steps per driver generation, each followed by one hard-loss evaluation
     threads: int = 1  # torch threads (at most 2 on this machine)
 
 

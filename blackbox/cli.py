@@ -263,7 +263,9 @@ def list_cmd():
 @click.option("--target", type=FLOAT, default=None, help="Stop a cell once its best loss is <= this.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output directory (reused: finished cells are skipped).")
 @click.option("--workers", type=INT, default=2, show_default=True, help="Cells run at once, one single-threaded process each (0 = in this process).")
-def compare_cmd(grid_file, problems, problem_opts, solvers, solver_opts, seeds, evals, seconds, target, out, workers):
+@click.option("--pivot", "pivots", multiple=True, metavar="METRIC",
+              help="Also write out/pivot.md: problems x solvers of this metric (best_loss, wall_time, or a metric name).")
+def compare_cmd(grid_file, problems, problem_opts, solvers, solver_opts, seeds, evals, seconds, target, out, workers, pivots):
     """Compare solvers head to head: problems x solvers x seeds, budget-matched.
 
     Writes out/runs/*.json (one per run), out/summary.md and out/plots/*.png; rerun the same
@@ -282,7 +284,7 @@ def compare_cmd(grid_file, problems, problem_opts, solvers, solver_opts, seeds, 
             raise click.UsageError("need at least one --problem and one --solver (or --grid FILE)")
         grid = Grid.parse(problems, solvers, 3 if seeds is None else seeds, evals, seconds, target,
                           list(problem_opts), list(solver_opts))
-    report = run(grid, out, workers=workers, echo=click.echo)
+    report = run(grid, out, workers=workers, echo=click.echo, pivots=list(pivots) or None)
     click.echo(f"summary   {os.path.join(out, 'summary.md')} ({len(report.runs)} runs)")
 
 

@@ -10,6 +10,7 @@ or ``blackbox compare --problem sphere --problem-opt dim=100 --solver es --solve
 
     seeds = 3               # or a list of seeds
     evals = 10000           # every cell gets the same budget (optional: seconds, target)
+    pivot = ["best_loss"]   # optional: metrics tabulated problems x solvers in pivot.md
     [[problem]]
     name = "sphere"
     options = { dim = 100 }
@@ -131,6 +132,7 @@ class Grid:
     evals: int | None = None
     seconds: float | None = None
     target: float | None = None
+    pivots: list = field(default_factory=list)  # metrics tabulated problems x solvers in pivot.md
 
     @classmethod
     def parse(cls, problems, solvers, seeds=3, evals=None, seconds=None, target=None,
@@ -153,7 +155,7 @@ class Grid:
         else:
             with open(path) as fh:
                 d = json.load(fh)
-        unknown = set(d) - {"problem", "solver", "seeds", "evals", "seconds", "target"}
+        unknown = set(d) - {"problem", "solver", "seeds", "evals", "seconds", "target", "pivot"}
         if unknown:
             raise ValueError(f"{path}: unknown keys {', '.join(sorted(unknown))}")
         if not d.get("problem") or not d.get("solver"):
@@ -161,7 +163,7 @@ class Grid:
         return cls([Item.from_dict(p, f"{path} [[problem]] {i}") for i, p in enumerate(d["problem"])],
                    [Item.from_dict(s, f"{path} [[solver]] {i}") for i, s in enumerate(d["solver"])],
                    _seeds(d.get("seeds", 3)), _num(d.get("evals"), int), _num(d.get("seconds"), float),
-                   _num(d.get("target"), float))
+                   _num(d.get("target"), float), [str(m) for m in d.get("pivot", [])])
 
     def cells(self) -> list["Cell"]:
         """Seed-major order: every (problem, solver) pair gets seed 0 before any gets seed 1, so a
@@ -217,9 +219,11 @@ def _slug(text: str) -> str:
 
 
 # -- running --------------------------------------------------------------------------------------
-def run(grid: Grid, out: str, workers: int = 2, echo=print, checkpoint_every: float = 60.0) -> "Report":
+def run(grid: Grid, out: str, workers: int = 2, echo=print, checkpoint_every: float = 60.0,
+        pivots=None) -> "Report":
     """Run every unfinished cell of ``grid`` under ``out`` (``workers`` processes; 0 = in this
-    process), then write ``summary.md`` and the plots. Returns the report of all finished cells."""
+    process), then write ``summary.md``, the plots and, for each metric in ``pivots``, a
+    problems x solvers table in ``pivot.md``. Returns the report of all finished cells."""
     runs_dir = os.path.join(out, "runs")
     os.makedirs(runs_dir, exist_ok=True)
     cells = grid.cells()
@@ -242,7 +246,7 @@ def run(grid: Grid, out: str, workers: int = 2, echo=print, checkpoint_every: fl
     except KeyboardInterrupt:
         interrupted = True
     report = Report.load(out, cells)
-    report.write(out)
+    report.write(out, grid.pivots if pivots is None else pivots)
     if interrupted:
         echo(f"interrupted: {n_done} of {len(cells)} cells finished; run the same command again to continue")
     return report
@@ -459,12 +463,31 @@ class Report:
                                           f"seed {r['seed']}: {r['error']}" for r in errors] + [""]
         return "\n".join(lines)
 
-    def write(self, out: str) -> list[str]:
-        path = os.path.join(out, "summary.md")
-        with open(path + ".tmp", "w") as fh:
-            fh.write(self.markdown())
-        os.replace(path + ".tmp", path)
-        return [path] + self.plot(os.path.join(out, "plots"))
+    def pivot(self, metric: str) -> str:
+        """One markdown table: problems as rows, solvers as columns, ``metric`` (best_loss,
+        wall_time, evals, or a key of metrics/test_metrics) as mean ± std over finished seeds;
+        the scaling view (e.g. MAX-SAT by number of variables)."""
+        groups = self.groups()
+        solvers = list(dict.fromkeys(c.solver_label for c in self.cells))
+        lines = [f"### {metric}", "", "| problem | " + " | ".join(solvers) + " |", "|" + "---|" * (len(solvers) + 1)]
+        for plabel, by_solver in groups.items():
+            row = [plabel]
+            for slabel in solvers:
+                rs = by_solver.get(slabel, [])
+                vals = [_value(r, metric) for r in rs if r.get("status") == "done"]
+                vals = [v for v in vals if _is_num(v)]
+                status = sorted({r.get("status") for r in rs} - {"done"})
+                row.append(fmt_mean_std(vals) + f" (n={len(vals)})" if vals else (",".join(status) or "—"))
+            lines.append("| " + " | ".join(row) + " |")
+        return "\n".join(lines) + "\n"
+
+    def write(self, out: str, pivots=()) -> list[str]:
+        paths = [os.path.join(out, "summary.md")]
+        _atomic_text(paths[0], self.markdown())
+        if pivots:
+            paths.append(os.path.join(out, "pivot.md"))
+            _atomic_text(paths[1], "\n".join(self.pivot(m) for m in pivots))
+        return paths + self.plot(os.path.join(out, "plots"))
 
     def plot(self, plot_dir: str) -> list[str]:
         import matplotlib
@@ -512,6 +535,18 @@ class Report:
             plt.close(fig)
             paths.append(p)
         return paths
+
+
+def _value(run: dict, metric: str):
+    if metric in ("best_loss", "wall_time", "evals", "generations"):
+        return run.get(metric)
+    return run.get("test_metrics", {}).get(metric, run.get("metrics", {}).get(metric))
+
+
+def _atomic_text(path: str, text: str) -> None:
+    with open(path + ".tmp", "w") as fh:
+        fh.write(text)
+    os.replace(path + ".tmp", path)
 
 
 def _is_num(v) -> bool:
