@@ -333,8 +333,8 @@ def run_cell(spec: dict, runs_dir: str, checkpoint_every: float = 60.0) -> dict:
     _atomic_json(path, d)
     if os.path.exists(ckpt):
         os.unlink(ckpt)
-    shown = {**d["metrics"], **d["test_metrics"]} if problem.stochastic else {"best_loss": d["best_loss"]}
-    txt = "  ".join(f"{k}={_fmt(v)}" for k, v in shown.items() if isinstance(v, (int, float)))
+    shown = (d["test_metrics"] or d["metrics"]) if problem.stochastic else {"best_loss": d["best_loss"]}
+    txt = "  ".join(f"{k}={_fmt(v)}" for k, v in list(shown.items())[:3] if _is_num(v))
     return {"status": "done", "line": f"{head}: {txt}  ({result.evals:,} evals, {result.wall_time:.1f} s)"}
 
 
@@ -358,19 +358,11 @@ def _finite(v):
 
 
 def _atomic_json(path: str, d: dict) -> None:
+    from .driver import _plain
     tmp = f"{path}.{os.getpid()}.tmp"
     with open(tmp, "w") as fh:
         json.dump(d, fh, indent=1, default=_plain)
     os.replace(tmp, path)
-
-
-def _plain(v):
-    import numpy as np
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    return str(v)
 
 
 def _fmt(v) -> str:
@@ -386,8 +378,13 @@ def mean_std(values) -> tuple[float, float]:
 
 
 def fmt_mean_std(values) -> str:
+    """"mean ± std": 4 and 2 significant digits; whole numbers from 10,000 up with separators."""
     m, s = mean_std(values)
-    return f"{m:.4g} ± {s:.2g}"
+    return f"{_sig(m, 4)} ± {_sig(s, 2)}"
+
+
+def _sig(v: float, digits: int) -> str:
+    return f"{v:,.0f}" if 1e4 <= abs(v) < 1e15 else f"{v:.{digits}g}"
 
 
 @dataclass
