@@ -72,7 +72,7 @@ def test_openai_es_step_matches_a_hand_computed_adam_step():
 @pytest.mark.parametrize("name,opts,evals,factor", [
     ("spsa", {}, 4000, 100.0),
     ("mezo", {}, 4000, 100.0),
-    ("cma-es", {}, 2000, 1e4),
+    ("cma-es", {}, 1200, 1e3),
 ])
 def test_zeroth_order_baselines_descend_on_sphere(name, opts, evals, factor):
     prob = sphere(10)
