@@ -165,6 +165,15 @@ class Grid:
                    _seeds(d.get("seeds", 3)), _num(d.get("evals"), int), _num(d.get("seconds"), float),
                    _num(d.get("target"), float), [str(m) for m in d.get("pivot", [])])
 
+    def check(self) -> None:
+        """Fail fast, before any cell runs: unknown names and options raise ValueError/LookupError
+        naming them (this loads the registered classes, not the problems' data)."""
+        from .registry import problem_class, solver_class
+        from .solver import build_config
+        for kind, items, lookup in (("problem", self.problems, problem_class), ("solver", self.solvers, solver_class)):
+            for it in items:
+                build_config(lookup(it.name).Config, it.options, f"{kind} {it.label}")
+
     def cells(self) -> list["Cell"]:
         """Seed-major order: every (problem, solver) pair gets seed 0 before any gets seed 1, so a
         grid cut short still compares all solvers."""
@@ -224,6 +233,7 @@ def run(grid: Grid, out: str, workers: int = 2, echo=print, checkpoint_every: fl
     """Run every unfinished cell of ``grid`` under ``out`` (``workers`` processes; 0 = in this
     process), then write ``summary.md``, the plots and, for each metric in ``pivots``, a
     problems x solvers table in ``pivot.md``. Returns the report of all finished cells."""
+    grid.check()
     runs_dir = os.path.join(out, "runs")
     os.makedirs(runs_dir, exist_ok=True)
     cells = grid.cells()
@@ -241,8 +251,9 @@ def run(grid: Grid, out: str, workers: int = 2, echo=print, checkpoint_every: fl
         for summary in _execute(todo, runs_dir, workers, checkpoint_every):
             n_done += summary["status"] in ("done", "skipped")
             echo(f"[{n_done}/{len(cells)}] {summary['line']}")
-            if summary["status"] == "interrupted":
+            if summary["status"] == "interrupted":  # Ctrl-C reached a running cell: stop the grid
                 interrupted = True
+                break
     except KeyboardInterrupt:
         interrupted = True
     report = Report.load(out, cells)
@@ -276,9 +287,14 @@ def _execute(todo, runs_dir, workers, checkpoint_every):
     pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
                                   initializer=_single_thread)
     try:
-        futures = [pool.submit(run_cell, *s) for s in specs]
+        futures = {pool.submit(run_cell, *s): s[0] for s in specs}
         for fut in cf.as_completed(futures):
-            yield fut.result()
+            try:
+                yield fut.result()
+            except Exception as e:  # the worker died (killed, out of memory): rerun next time
+                c = futures[fut]
+                yield {"status": "lost", "line": f"{c['problem_label']} · {c['solver_label']} · seed {c['seed']}: "
+                                                  f"worker lost ({type(e).__name__}: {e}); rerun to retry"}
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         for k, v in saved.items():
@@ -339,12 +355,13 @@ def run_cell(spec: dict, runs_dir: str, checkpoint_every: float = 60.0) -> dict:
 
 
 class Trace:
-    """Driver callback: (evals, seconds, best loss) about 500 times per budget, for the plots."""
+    """Driver callback: (evals, seconds, best loss) about 500 times per budget, for the plots.
+    A cell resumed from a checkpoint traces from the resumption on (the history is complete)."""
 
     def __init__(self, evals, seconds):
         self.points = []
-        self.de = (evals or 0) / 500
-        self.dt = (seconds or 0) / 500 or 0.02
+        self.de = evals / 500 if evals else math.inf
+        self.dt = seconds / 500 if seconds else (0.05 if not evals else math.inf)
         self.last = (-math.inf, -math.inf)
 
     def __call__(self, tick):

@@ -92,9 +92,22 @@ def test_resume_after_kill_keeps_finished_cells(tmp_path):
     assert 1 <= len(first) < 4, "the kill should land mid-grid"
     assert not any(p.name.endswith(".tmp") and p.stat().st_size == 0 for p in runs.iterdir())
 
+    if len(first) < 3:  # Ctrl-C (SIGINT) next: the grid stops, finished cells stay, the command says so
+        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, start_new_session=True)
+        while time.time() < deadline and sum(p.suffix == ".json" for p in runs.iterdir()) == len(first):
+            time.sleep(0.02)
+        time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGINT)
+        text, _ = proc.communicate(timeout=60)
+        assert "interrupted" in text and proc.returncode == 0, text
+        for name, content in first.items():
+            assert (runs / name).read_bytes() == content
+        first = {p.name: p.read_bytes() for p in runs.iterdir() if p.suffix == ".json"}
     done = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert f"{len(first)} already finished, {4 - len(first)} to run" in done.stdout
+    assert not any(p.name.endswith(".ckpt.npz") for p in runs.iterdir())
     after = {p.name: p.read_bytes() for p in runs.iterdir() if p.suffix == ".json"}
     assert len(after) == 4
     for name, content in first.items():  # finished cells were kept as they were, not redone
@@ -160,6 +173,10 @@ def test_option_errors_name_the_option():
         Grid.parse(["sphere:dim"], ["es"])
     with pytest.raises(ValueError, match="label"):
         Grid.parse(["sphere", "sphere"], ["es"]).cells()
+    with pytest.raises(ValueError, match="dimm"):  # checked before any cell runs
+        Grid.parse(["sphere:dimm=3"], ["es"]).check()
+    with pytest.raises(LookupError, match="nope"):
+        Grid.parse(["sphere"], ["nope"]).check()
 
 
 def test_cli_compare_in_worker_processes(tmp_path):
