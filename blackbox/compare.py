@@ -345,6 +345,9 @@ def run_cell(spec: dict, runs_dir: str, checkpoint_every: float = 60.0) -> dict:
     if "best_x" not in d:
         np.save(os.path.join(runs_dir, cell.stem + ".x.npy"), result.best_x)
         d["best_x_file"] = cell.stem + ".x.npy"
+    record["versions"].update({m: getattr(sys.modules[m], "__version__", "?") for m in ("torch", "numba", "cma", "gymnasium", "scipy")
+                               if m in sys.modules})
+    record["versions"]["git"] = _git_revision()
     d.update(record, status="done", stochastic=bool(problem.stochastic), trace=trace.points, checkpoint=None)
     _atomic_json(path, d)
     if os.path.exists(ckpt):
@@ -352,6 +355,19 @@ def run_cell(spec: dict, runs_dir: str, checkpoint_every: float = 60.0) -> dict:
     shown = (d["test_metrics"] or d["metrics"]) if problem.stochastic else {"best_loss": d["best_loss"]}
     txt = "  ".join(f"{k}={_fmt(v)}" for k, v in list(shown.items())[:3] if _is_num(v))
     return {"status": "done", "line": f"{head}: {txt}  ({result.evals:,} evals, {result.wall_time:.1f} s)"}
+
+
+def _git_revision() -> str:
+    """The commit of the checkout this package runs from (+ "-dirty" with local changes), or ""."""
+    import subprocess
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return rev + ("-dirty" if rev and dirty else "")
 
 
 class Trace:
