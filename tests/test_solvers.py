@@ -213,6 +213,16 @@ def test_polystep_binary_uses_flip_deltas_and_solves_onemax_at_a_million_bits():
     assert prob.evaluate(state["x"][None])[0] == 0
 
 
+@pytest.mark.parametrize("cfg", [dict(binary_move="sample", eps_start=0.1, eps_end=0.02, eps_schedule="linear"),
+                                 dict(polytope="cube", particle_size=5, eps_start=0.2, eps_end=0.2),
+                                 dict(transport="sinkhorn")])
+def test_polystep_binary_variants(cfg):
+    best, _, _, _ = run("polystep", Trap(Trap.Config(dim=100)), gens=60, horizon=60, **cfg)
+    assert best <= 20  # a cube over aligned 5-bit particles solves the traps outright
+    if cfg.get("polytope") == "cube":
+        assert best == 0
+
+
 @pytest.mark.parametrize("transport", ["softmax", "sinkhorn"])
 @pytest.mark.parametrize("polytope", ["simplex", "orthoplex", "cube"])
 def test_polystep_variants_descend(transport, polytope):
