@@ -164,7 +164,6 @@ class ProblemCommand(click.Command):
             solver = meta["solver"]
             settings = {**meta["solver_config"], **settings}
         problem = cls(build_config(cls.Config, given, f"problem {self.problem_name}"))
-        solver = solver or getattr(cls, "default_solver", "random")
         budget = {"evals": kw["evals"], "seconds": kw["seconds"], "target": kw["target"]}
         if hasattr(problem, "cli_budget"):
             budget = problem.cli_budget(extra, budget)

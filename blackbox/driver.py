@@ -81,7 +81,7 @@ class Result:
             d["best_x_file"] = os.path.basename(xpath)
         tmp = path + ".tmp"
         with open(tmp, "w") as fh:
-            json.dump(d, fh, indent=1, default=_plain)
+            json.dump(d, fh, indent=1, default=ckpt.jsonable)
         os.replace(tmp, path)
         return path
 
@@ -89,14 +89,6 @@ class Result:
 def versions() -> dict:
     return {"blackbox": __version__, "python": platform.python_version(), "numpy": np.__version__,
             "platform": platform.platform()}
-
-
-def _plain(v):
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    return str(v)
 
 
 @dataclass
@@ -167,7 +159,7 @@ def make_solver(solver, spec: Spec, config=None) -> Solver:
     return cls(spec, config)
 
 
-def solve(problem, solver: str | Solver = "random", config=None, *, problem_config=None,
+def solve(problem, solver: str | Solver | None = None, config=None, *, problem_config=None,
           evals: int | None = None, seconds: float | None = None, target: float | None = None,
           seed: int = 0, x0=None, callbacks=(), checkpoint: str | None = None,
           checkpoint_every: float = 60.0, resume: str | None = None, progress: bool = False,
@@ -176,7 +168,8 @@ def solve(problem, solver: str | Solver = "random", config=None, *, problem_conf
     """Run ``solver`` on ``problem`` until the first budget is exhausted.
 
     problem   a Problem, or a registry name with ``problem_config`` (dict of its Config fields)
-    solver    a registry name with ``config`` (dict or its Config), or a Solver instance
+    solver    a registry name with ``config`` (dict or its Config), or a Solver instance;
+              None takes the problem's ``default_solver``
     evals / seconds / target   stop after this many evaluations, this much wall time, or once the
               best loss is <= target; with none given the problem's ``default_budget`` applies
     checkpoint  path written every ``checkpoint_every`` seconds and on interrupt; on interrupt a
@@ -187,6 +180,7 @@ def solve(problem, solver: str | Solver = "random", config=None, *, problem_conf
     """
     problem = make_problem(problem, problem_config)
     spec = Spec.of(problem)
+    solver = solver or getattr(problem, "default_solver", "polystep")
     solver = make_solver(solver, spec, config)
     for attr in getattr(solver, "requires", ()):
         if not hasattr(problem, attr):
@@ -375,7 +369,7 @@ class _RunState:
                                    ("solver", solver.name, meta.get("solver")),
                                    ("problem config", problem_cfg, meta.get("problem_config")),
                                    ("solver config", solver_cfg, meta.get("solver_config"))):
-            if json.loads(json.dumps(mine, default=_plain)) != theirs:
+            if json.loads(json.dumps(mine, default=ckpt.jsonable)) != theirs:
                 raise ckpt.CheckpointError(f"{path}: checkpoint was made with {what} {theirs!r}, this run has {mine!r}")
         inf = lambda v: np.inf if v is None else float(v)  # noqa: E731
         run = cls(seed=int(meta["seed"]), state=state, evals=int(meta["evals"]),
