@@ -391,10 +391,10 @@ def _finite(v):
 
 
 def _atomic_json(path: str, d: dict) -> None:
-    from .driver import _plain
+    from .checkpoint import jsonable
     tmp = f"{path}.{os.getpid()}.tmp"
     with open(tmp, "w") as fh:
-        json.dump(d, fh, indent=1, default=_plain)
+        json.dump(d, fh, indent=1, default=jsonable)
     os.replace(tmp, path)
 
 
