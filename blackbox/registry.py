@@ -77,13 +77,19 @@ def problem_names() -> list[str]:
 
 # -- built-ins ------------------------------------------------------------------------------------
 for _n, _t, _s in [
-    ("random", "blackbox.solvers.random_search:RandomSearch", "random search around the best point (baseline)"),
+    ("random", "blackbox.solvers.random_search:RandomSearch", "baseline: random search around the best point"),
     ("polystep", "blackbox.solvers.polystep:PolyStep", "polytope probes + entropic transport step (PolyStep paper)"),
     ("es", "blackbox.solvers.es:ES", "OpenAI-style evolution strategy: antithetic, centred ranks, Adam"),
     ("snes", "blackbox.solvers.es:SNES", "separable natural evolution strategy (per-coordinate sigma)"),
     ("cge", "blackbox.solvers.cge:CGE", "coordinate-wise finite-difference gradient estimate + Adam/SGD (DeepZero)"),
     ("ga", "blackbox.solvers.ga:GA", "elitist GA of small deltas, bandit-chosen operators (Private-GSD style)"),
     ("sls", "blackbox.solvers.sls:SLS", "MAX-SAT local search: probSAT / SATLike-style clause weighting (native, binary)"),
+    # reference baselines (baselines/): what the solvers above are compared against
+    ("openai-es", "baselines.openai_es:OpenAIES", "baseline: OpenAI-ES as published (Salimans et al. 2017 settings)"),
+    ("spsa", "baselines.two_point:SPSA", "baseline: SPSA two-point estimate, Rademacher directions, Spall gains"),
+    ("mezo", "baselines.two_point:MeZO", "baseline: MeZO-style seeded two-point estimate + SGD"),
+    ("cma-es", "baselines.cma_es:CMAES", "baseline: CMA-ES via pycma (diagonal above 1000 dims)"),
+    ("adam-ceiling", "baselines.adam_ceiling:AdamCeiling", "baseline, NOT gradient-free: Adam on the smooth surrogate twin (gradient ceiling)"),
 ]:
     register_solver(_n, _t, _s)
 
