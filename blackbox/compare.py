@@ -411,9 +411,10 @@ def mean_std(values) -> tuple[float, float]:
 
 
 def fmt_mean_std(values) -> str:
-    """"mean ± std": 4 and 2 significant digits; whole numbers from 10,000 up with separators."""
+    """"mean ± std": 4 and 2 significant digits; whole numbers from 10,000 up with separators; a
+    single value alone."""
     m, s = mean_std(values)
-    return f"{_sig(m, 4)} ± {_sig(s, 2)}"
+    return f"{_sig(m, 4)} ± {_sig(s, 2)}" if len(values) > 1 else _sig(m, 4)
 
 
 def _sig(v: float, digits: int) -> str:
