@@ -1,0 +1,281 @@
+"""The non-differentiable networks: hard-LIF spiking MLP, int8 and binary MLPs, argmax attention,
+staircase-activation MLP and a hard top-1 mixture of experts.
+
+Each forward runs a whole population at once (see ``base``); nothing in the hard forward has a
+gradient path to the parameters (thresholds are comparisons, rounding/sign/argmax/floor are
+piecewise constant). ``smooth=True`` selects the smooth twin used only for the Adam ceiling.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .base import DTYPE, NeuralConfig, NeuralProblem
+
+PIXELS = 784
+
+
+def _sign(w: torch.Tensor) -> torch.Tensor:
+    return torch.where(w >= 0, 1.0, -1.0).to(w.dtype)
+
+
+# -- hard-LIF spiking MLP ---------------------------------------------------------------------------
+@dataclass
+class SNNConfig(NeuralConfig):
+    steps: int = 8  # time steps T; the image is fed as a constant input current at every step
+    init_gain: float = 2.0  # weights start uniform in +-init_gain/sqrt(fan_in): enough for output spikes at the start
+    beta: float = 0.9  # membrane decay per step (snntorch Leaky's beta)
+    threshold: float = 1.0  # a neuron spikes when its membrane exceeds this, then resets to zero
+    logit_scale: float = 1.0  # logits = output spike counts (0..steps) times this
+    surrogate_slope: float = 5.0  # smooth twin only: spike = sigmoid(slope * (membrane - threshold))
+    kernel: str = "numba"  # hard forward after layer 1: numba (fused, sparse spikes) or torch (plain recurrence)
+
+
+def lif(currents: torch.Tensor, steps: int, beta: float, threshold: float, constant: bool,
+        smooth_slope: float | None = None) -> torch.Tensor:
+    """Leaky integrate-and-fire with hard threshold and reset-to-zero, as snntorch's
+    ``Leaky(beta, threshold, reset_mechanism="zero")`` with zero initial membrane:
+        m_t = beta * m_{t-1} * [m_{t-1} <= threshold] + I_t,   s_t = [m_t > threshold].
+    ``currents`` is (pop, B, n) when ``constant`` (the same input at every step), otherwise
+    (pop, T, B, n). Returns spikes (pop, T, B, n). ``smooth_slope`` swaps both Heavisides for
+    sigmoids (smooth twin)."""
+    first = currents if constant else currents[:, 0]
+    spikes = []
+    m = torch.zeros_like(first)
+    for t in range(steps):
+        I_t = currents if constant else currents[:, t]
+        if smooth_slope is None:
+            m = torch.where(m > threshold, 0.0, beta * m) + I_t
+            spikes.append((m > threshold).to(DTYPE))
+        else:
+            m = beta * (1 - torch.sigmoid(smooth_slope * (m - threshold))) * m + I_t
+            spikes.append(torch.sigmoid(smooth_slope * (m - threshold)))
+    return torch.stack(spikes, dim=1)
+
+
+class SpikingMLP(NeuralProblem):
+    """784-hidden-classes spiking MLP of hard LIF neurons; logits = output spike counts."""
+
+    name = "snn"
+    Config = SNNConfig
+    capabilities = frozenset({"lowrank", "deltas"})
+
+    def blocks(self):
+        h = self.config.hidden
+        return [("w1", (PIXELS, h)), ("b1", (h,)), ("w2", (h, self.classes)), ("b2", (self.classes,))]
+
+    def __init__(self, config=None):
+        cfg = config or self.Config()
+        if cfg.kernel not in ("numba", "torch"):
+            raise ValueError(f"snn: kernel must be numba or torch, got {cfg.kernel!r}")
+        if cfg.steps < 1:
+            raise ValueError(f"snn: steps must be >= 1, got {cfg.steps}")
+        super().__init__(cfg)
+        if cfg.kernel == "numba":
+            from . import kernels
+            kernels.set_threads(min(cfg.threads, 2))
+
+    def forward(self, p, x, smooth=False):
+        c = self.config
+        if c.kernel == "numba" and not smooth:
+            from . import kernels
+            # .detach(): spike counts are piecewise constant in every parameter, so no gradient is lost
+            tail = (p.get("w2").detach().contiguous().numpy(), p.get("b2").detach().contiguous().numpy(),
+                    c.steps, np.float32(c.beta), np.float32(c.threshold))
+            f = p.factors(x, "w1", "b1") if hasattr(p, "factors") else None
+            if f is not None:  # low-rank request: first-layer currents never materialized
+                base, hu, v, bias = f
+                counts = kernels.snn_counts_factored(base.T.contiguous().numpy(), hu.transpose(1, 2).contiguous().numpy(),
+                                                     v.numpy(), bias.numpy(), *tail)  # (built under no_grad)
+            else:
+                I1 = p.linear(x, "w1", "b1", shared=True)  # (pop, B, H)
+                counts = kernels.snn_counts(I1.detach().transpose(1, 2).contiguous().numpy(), *tail)
+            return torch.from_numpy(counts) * c.logit_scale
+        slope = c.surrogate_slope if smooth else None
+        s1 = lif(p.linear(x, "w1", "b1", shared=True), c.steps, c.beta, c.threshold, True, slope)
+        s2 = lif(p.linear(s1, "w2", "b2", shared=False), c.steps, c.beta, c.threshold, False, slope)
+        return s2.sum(dim=1) * c.logit_scale
+
+
+# -- int8 fake-quantized MLP ---------------------------------------------------------------------
+@dataclass
+class Int8Config(NeuralConfig):
+    w_step: float = 0.0078125  # weight quantum: w -> clamp(round(w / w_step), -127, 127) * w_step
+    a_step: float = 0.03125  # activation quantum: relu(z) -> clamp(round(z / a_step), 0, 255) * a_step
+
+
+def fake_quant(x: torch.Tensor, step: float, lo: int, hi: int) -> torch.Tensor:
+    return torch.clamp(torch.round(x / step), lo, hi) * step
+
+
+class Int8MLP(NeuralProblem):
+    """784-hidden-classes MLP whose weights are int8 and hidden activations uint8 (round + clamp)
+    in the forward. Not low-rank capable: rounding is not linear in the weights."""
+
+    name = "int8-mlp"
+    Config = Int8Config
+
+    def blocks(self):
+        h = self.config.hidden
+        return [("w1", (PIXELS, h)), ("b1", (h,)), ("w2", (h, self.classes)), ("b2", (self.classes,))]
+
+    def forward(self, p, x, smooth=False):
+        c = self.config
+        if smooth:  # the float net with clamped range: no rounding
+            wq = lambda W: torch.clamp(W, -127 * c.w_step, 127 * c.w_step)  # noqa: E731
+            act = lambda z: torch.clamp(torch.relu(z), 0, 255 * c.a_step)  # noqa: E731
+        else:
+            wq = lambda W: fake_quant(W, c.w_step, -127, 127)  # noqa: E731
+            act = lambda z: fake_quant(torch.relu(z), c.a_step, 0, 255)  # noqa: E731
+        h = act(p.linear(x, "w1", "b1", shared=True, weight_fn=wq))
+        return p.linear(h, "w2", "b2", shared=False, weight_fn=wq)
+
+
+# -- binary net ----------------------------------------------------------------------------------
+@dataclass
+class BinaryConfig(NeuralConfig):
+    binary_activations: bool = True  # hidden units output sign(z) in {-1, +1} (else relu)
+    logit_scale: float = 3.0  # logits = (h @ sign(W2)) / sqrt(hidden) * logit_scale + b2
+    surrogate_slope: float = 5.0  # smooth twin only: sign(w) -> tanh(slope * w / mean|w|)
+
+
+class BinaryMLP(NeuralProblem):
+    """784-hidden-classes MLP with sign(weights) in both layers and (by default) sign activations;
+    the real-valued latent weights only matter through their signs."""
+
+    name = "binary-mlp"
+    Config = BinaryConfig
+
+    def blocks(self):
+        h = self.config.hidden
+        return [("w1", (PIXELS, h)), ("b1", (h,)), ("w2", (h, self.classes)), ("b2", (self.classes,))]
+
+    def forward(self, p, x, smooth=False):
+        c = self.config
+        if smooth:
+            wq = lambda W: torch.tanh(c.surrogate_slope * W / (W.abs().mean() + 1e-8))  # noqa: E731
+            act = torch.tanh if c.binary_activations else torch.relu
+        else:
+            wq, act = _sign, (_sign if c.binary_activations else torch.relu)
+        h = act(p.linear(x, "w1", "b1", shared=True, weight_fn=wq))
+        scale = c.logit_scale / c.hidden ** 0.5
+        return p.linear(h * scale, "w2", "b2", shared=False, weight_fn=wq)
+
+
+# -- argmax attention ----------------------------------------------------------------------------
+@dataclass
+class AttentionConfig(NeuralConfig):
+    hidden: int = 32  # embedding width d of each patch token
+    patch: int = 7  # the 28x28 image is cut into (28/patch)^2 tokens of patch^2 pixels
+    heads: int = 4  # each head attends to exactly one token: the argmax of its scores
+    surrogate_slope: float = 1.0  # smooth twin only: softmax(slope * scores) instead of argmax
+
+
+class ArgmaxAttention(NeuralProblem):
+    """Patch tokens E = patches @ We + pos; each head picks the single token argmax(E @ Wk[:, h])
+    (hard attention); the picked tokens, through relu, feed a linear classifier."""
+
+    name = "argmax-attn"
+    Config = AttentionConfig
+    capabilities = frozenset({"lowrank", "deltas"})
+
+    def __init__(self, config=None):
+        cfg = config or self.Config()
+        if cfg.patch < 1 or 28 % cfg.patch:
+            raise ValueError(f"argmax-attn: patch must divide 28, got {cfg.patch}")
+        if cfg.heads < 1:
+            raise ValueError(f"argmax-attn: heads must be >= 1, got {cfg.heads}")
+        super().__init__(cfg)
+
+    def blocks(self):
+        c = self.config
+        n, d = (28 // c.patch) ** 2, c.hidden
+        return [("we", (c.patch ** 2, d)), ("pos", (n, d)), ("wk", (d, c.heads)),
+                ("wo", (c.heads * d, self.classes)), ("bo", (self.classes,))]
+
+    def fan_in(self, name, shape):
+        return 1 if name == "pos" else super().fan_in(name, shape)
+
+    def forward(self, p, x, smooth=False):
+        c = self.config
+        g = 28 // c.patch
+        tokens = x.reshape(-1, g, c.patch, g, c.patch).permute(0, 1, 3, 2, 4).reshape(-1, g * g, c.patch ** 2)
+        E = p.linear(tokens, "we", None, shared=True) + p.get("pos").unsqueeze(1)  # (pop, B, n, d)
+        scores = p.linear(E, "wk", None, shared=False)  # (pop, B, n, heads)
+        if smooth:
+            picked = torch.einsum("pbnh,pbnd->pbhd", torch.softmax(c.surrogate_slope * scores, dim=2), E)
+        else:
+            idx = scores.argmax(dim=2)  # (pop, B, heads)
+            picked = torch.gather(E, 2, idx.unsqueeze(-1).expand(*idx.shape, E.shape[-1]))
+        z = torch.relu(picked).reshape(picked.shape[0], picked.shape[1], -1)
+        return p.linear(z, "wo", "bo", shared=False)
+
+
+# -- staircase activation ------------------------------------------------------------------------
+@dataclass
+class StaircaseConfig(NeuralConfig):
+    levels: int = 4  # hidden activation floor(levels * sigmoid(z)) / levels: levels+1 values, zero gradient a.e.
+
+
+class StaircaseMLP(NeuralProblem):
+    """784-hidden-classes MLP whose hidden activation is a staircase (floor of a squashed input)."""
+
+    name = "staircase-mlp"
+    Config = StaircaseConfig
+    capabilities = frozenset({"lowrank", "deltas"})
+
+    def blocks(self):
+        h = self.config.hidden
+        return [("w1", (PIXELS, h)), ("b1", (h,)), ("w2", (h, self.classes)), ("b2", (self.classes,))]
+
+    def forward(self, p, x, smooth=False):
+        k = self.config.levels
+        z = torch.sigmoid(p.linear(x, "w1", "b1", shared=True))
+        h = z if smooth else torch.floor(k * z) / k
+        return p.linear(h, "w2", "b2", shared=False)
+
+
+# -- hard mixture of experts ---------------------------------------------------------------------
+@dataclass
+class MoEConfig(NeuralConfig):
+    dataset: str = "mnist+fashion"  # 20 classes: MNIST digits 0-9 and Fashion-MNIST items as 10-19
+    hidden: int = 32  # hidden units of each expert
+    experts: int = 4  # experts; each image goes to exactly one: argmax of the router's scores
+
+
+class HardMoE(NeuralProblem):
+    """Router (linear, argmax top-1) sends each image to one of ``experts`` 784-hidden-classes MLP
+    experts. All experts are computed and the routed one is gathered (cheap at this size)."""
+
+    name = "hard-moe"
+    Config = MoEConfig
+    capabilities = frozenset({"lowrank", "deltas"})
+
+    def __init__(self, config=None):
+        cfg = config or self.Config()
+        if cfg.experts < 1:
+            raise ValueError(f"hard-moe: experts must be >= 1, got {cfg.experts}")
+        super().__init__(cfg)
+
+    def blocks(self):
+        e, h, k = self.config.experts, self.config.hidden, self.classes
+        return [("wr", (PIXELS, e)), ("br", (e,)), ("w1", (PIXELS, e * h)), ("b1", (e * h,)),
+                ("w2", (e, h, k)), ("b2", (e, k))]
+
+    def fan_in(self, name, shape):
+        if name == "w2":
+            return shape[1]
+        return None if name == "b2" else super().fan_in(name, shape)
+
+    def forward(self, p, x, smooth=False):
+        e, h = self.config.experts, self.config.hidden
+        route = p.linear(x, "wr", "br", shared=True)  # (pop, B, e)
+        hid = torch.relu(p.linear(x, "w1", "b1", shared=True))
+        hid = hid.reshape(hid.shape[0], hid.shape[1], e, h)
+        out = torch.einsum("pbeh,pehc->pbec", hid, p.get("w2")) + p.get("b2").unsqueeze(1)
+        if smooth:
+            return torch.einsum("pbe,pbec->pbc", torch.softmax(route, dim=-1), out)
+        idx = route.argmax(dim=-1)  # (pop, B)
+        return torch.gather(out, 2, idx[..., None, None].expand(-1, -1, 1, out.shape[-1])).squeeze(2)
