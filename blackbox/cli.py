@@ -11,6 +11,7 @@ options of its own through the optional class hooks below; they are looked up, n
     cli_budget(extra, budget)        -> budget dict (e.g. map --flips to evals)
     cli_callbacks(extra)             -> list of driver callbacks (e.g. MaxSAT Evaluation 'o' lines)
     cli_finish(result, extra, echo)  -> exit code or None (write models, print summaries)
+    cli_checkpoint(extra)            -> False: no checkpoint on interrupt (e.g. under a harness)
 
 Nothing heavy is imported until a problem subcommand actually runs; bad input exits with code 2
 and one line naming the option or file.
@@ -22,6 +23,7 @@ import inspect
 import os
 import re
 import sys
+import time
 
 import click
 
@@ -140,6 +142,7 @@ class ProblemCommand(click.Command):
                          short_help=PROBLEMS[name].summary)
 
     def run(self, **kw):
+        started = time.perf_counter()  # the time budget counts from here: instance building included
         ctx = click.get_current_context()
         cls = self.problem_cls
         extra = {k: kw.pop(k) for k in self.extra_names}
@@ -174,7 +177,9 @@ class ProblemCommand(click.Command):
         # Without --checkpoint a run with --out still checkpoints beside it; that file is removed
         # again when the run ends normally, and kept (and named) when it was interrupted.
         checkpoint = kw["checkpoint"] or (os.path.splitext(kw["out"])[0] + ".ckpt.npz" if kw["out"] else None)
+        wants_ckpt = problem.cli_checkpoint(extra) if hasattr(problem, "cli_checkpoint") else True
         result = solve(problem, solver, settings, **budget, seed=kw["seed"], callbacks=callbacks,
+                       started=started, checkpoint_on_interrupt=wants_ckpt,
                        checkpoint=checkpoint, checkpoint_every=kw["checkpoint_every"], resume=kw["resume"],
                        progress=progress, strict=kw["strict"], workers=kw["workers"], ray=kw["use_ray"],
                        ray_address=kw["ray_address"])
