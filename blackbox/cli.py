@@ -103,6 +103,8 @@ COMMON = [
     click.Option(["--checkpoint-every"], type=FLOAT, default=60.0, show_default=True, help="Seconds between checkpoints."),
     click.Option(["--resume"], type=click.Path(dir_okay=False), default=None,
                  help="Continue the run saved in this checkpoint (its problem and solver configs are used)."),
+    click.Option(["--artifacts"], type=click.Path(dir_okay=False), default=None, metavar="PREFIX",
+                 help="Write what the problem can show of the reported solution (gym: PREFIX.gif, an animation)."),
     click.Option(["--workers"], type=INT, default=None, help="Evaluate in a local pool of this many processes."),
     click.Option(["--ray", "use_ray"], is_flag=True, help="Evaluate on Ray (a local instance unless --ray-address)."),
     click.Option(["--ray-address"], default=None, help="Join this Ray cluster (e.g. 'auto' or 'HOST:6379')."),
@@ -150,6 +152,8 @@ class ProblemCommand(click.Command):
         explicit = {k: v for k, v in given.items()
                     if ctx.get_parameter_source(k) != click.core.ParameterSource.DEFAULT}
         settings = _parse_settings(kw["settings"])
+        if kw["artifacts"] and not hasattr(cls, "save_artifacts"):
+            raise click.BadParameter(f"problem {self.problem_name} has no artifacts to write", param_hint="--artifacts")
         from . import checkpoint as ckpt
         from .driver import solve
         from .solver import build_config
@@ -189,6 +193,9 @@ class ProblemCommand(click.Command):
             result.checkpoint = None
         if kw["out"]:
             result.save(kw["out"])
+        if kw["artifacts"]:
+            for path in problem.save_artifacts(result.best_x, kw["artifacts"]):
+                click.echo(f"artifact  {path}")
         if hasattr(problem, "cli_finish"):
             code = problem.cli_finish(result, extra, click.echo)
             if code:
