@@ -41,7 +41,7 @@ def save(path: str, state: dict, run_arrays: dict, meta: dict) -> None:
     payload = {f"state/{k}": v for k, v in arrays.items()}
     payload.update({f"run/{k}": np.asarray(v) for k, v in run_arrays.items()})
     meta = dict(meta, state_scalars=scalars)
-    payload["meta"] = np.array(json.dumps(meta, default=_jsonable))
+    payload["meta"] = np.array(json.dumps(meta, default=jsonable))
     directory = os.path.dirname(os.path.abspath(path)) or "."
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp.npz")
@@ -69,7 +69,8 @@ def load(path: str) -> tuple[dict, dict, dict]:
     return state, run, meta
 
 
-def _jsonable(v):
+def jsonable(v):
+    """``json.dumps(default=...)`` for numpy scalars and arrays."""
     if isinstance(v, np.generic):
         return v.item()
     if isinstance(v, np.ndarray):

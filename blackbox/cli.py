@@ -101,6 +101,9 @@ COMMON = [
     click.Option(["--checkpoint-every"], type=FLOAT, default=60.0, show_default=True, help="Seconds between checkpoints."),
     click.Option(["--resume"], type=click.Path(dir_okay=False), default=None,
                  help="Continue the run saved in this checkpoint (its problem and solver configs are used)."),
+    click.Option(["--workers"], type=INT, default=None, help="Evaluate in a local pool of this many processes."),
+    click.Option(["--ray", "use_ray"], is_flag=True, help="Evaluate on Ray (a local instance unless --ray-address)."),
+    click.Option(["--ray-address"], default=None, help="Join this Ray cluster (e.g. 'auto' or 'HOST:6379')."),
     click.Option(["--strict"], is_flag=True, help="Raise on a failed evaluation instead of counting it as the worst loss."),
     click.Option(["--progress/--no-progress"], default=None, help="Live progress line (default: on when stderr is a terminal, off in CI)."),
 ]
@@ -161,7 +164,6 @@ class ProblemCommand(click.Command):
             solver = meta["solver"]
             settings = {**meta["solver_config"], **settings}
         problem = cls(build_config(cls.Config, given, f"problem {self.problem_name}"))
-        solver = solver or getattr(cls, "default_solver", "random")
         budget = {"evals": kw["evals"], "seconds": kw["seconds"], "target": kw["target"]}
         if hasattr(problem, "cli_budget"):
             budget = problem.cli_budget(extra, budget)
@@ -174,7 +176,8 @@ class ProblemCommand(click.Command):
         checkpoint = kw["checkpoint"] or (os.path.splitext(kw["out"])[0] + ".ckpt.npz" if kw["out"] else None)
         result = solve(problem, solver, settings, **budget, seed=kw["seed"], callbacks=callbacks,
                        checkpoint=checkpoint, checkpoint_every=kw["checkpoint_every"], resume=kw["resume"],
-                       progress=progress, strict=kw["strict"])
+                       progress=progress, strict=kw["strict"], workers=kw["workers"], ray=kw["use_ray"],
+                       ray_address=kw["ray_address"])
         if not kw["checkpoint"] and result.stopped != "interrupted" and checkpoint:
             if os.path.exists(checkpoint):
                 os.unlink(checkpoint)

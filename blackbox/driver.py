@@ -55,6 +55,7 @@ class Result:
     failures: int = 0
     first_error: str = ""
     validation_evals: int = 0
+    redispatched: int = 0  # candidates re-sent because a worker died (each counted once in evals)
     problem_config: dict = field(default_factory=dict)
     solver_config: dict = field(default_factory=dict)
     budget: dict = field(default_factory=dict)
@@ -63,7 +64,7 @@ class Result:
     def to_json(self, inline_limit: int = 10_000) -> dict:
         d = {k: getattr(self, k) for k in (
             "problem", "solver", "seed", "best_loss", "metrics", "test_metrics", "evals", "generations",
-            "wall_time", "stopped", "selected_by", "failures", "first_error", "validation_evals",
+            "wall_time", "stopped", "selected_by", "failures", "first_error", "validation_evals", "redispatched",
             "problem_config", "solver_config", "budget", "checkpoint", "history")}
         d["dim"] = int(self.best_x.size)
         if self.best_x.size <= inline_limit:
@@ -80,7 +81,7 @@ class Result:
             d["best_x_file"] = os.path.basename(xpath)
         tmp = path + ".tmp"
         with open(tmp, "w") as fh:
-            json.dump(d, fh, indent=1, default=_plain)
+            json.dump(d, fh, indent=1, default=ckpt.jsonable)
         os.replace(tmp, path)
         return path
 
@@ -88,14 +89,6 @@ class Result:
 def versions() -> dict:
     return {"blackbox": __version__, "python": platform.python_version(), "numpy": np.__version__,
             "platform": platform.platform()}
-
-
-def _plain(v):
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    return str(v)
 
 
 @dataclass
@@ -166,23 +159,28 @@ def make_solver(solver, spec: Spec, config=None) -> Solver:
     return cls(spec, config)
 
 
-def solve(problem, solver: str | Solver = "random", config=None, *, problem_config=None,
+def solve(problem, solver: str | Solver | None = None, config=None, *, problem_config=None,
           evals: int | None = None, seconds: float | None = None, target: float | None = None,
           seed: int = 0, x0=None, callbacks=(), checkpoint: str | None = None,
           checkpoint_every: float = 60.0, resume: str | None = None, progress: bool = False,
-          evaluator=None, strict: bool = False, validate_every: int = 20) -> Result:
+          evaluator=None, workers: int | None = None, ray: bool = False, ray_address: str | None = None,
+          strict: bool = False, validate_every: int = 20) -> Result:
     """Run ``solver`` on ``problem`` until the first budget is exhausted.
 
     problem   a Problem, or a registry name with ``problem_config`` (dict of its Config fields)
-    solver    a registry name with ``config`` (dict or its Config), or a Solver instance
+    solver    a registry name with ``config`` (dict or its Config), or a Solver instance;
+              None takes the problem's ``default_solver``
     evals / seconds / target   stop after this many evaluations, this much wall time, or once the
               best loss is <= target; with none given the problem's ``default_budget`` applies
     checkpoint  path written every ``checkpoint_every`` seconds and on interrupt; on interrupt a
               path is made up (``blackbox-<problem>-<seed>.ckpt.npz``) when none was given
     resume    a checkpoint path: continue that run (same problem, solver and configs)
+    evaluator an evaluator instance; or ``workers=N`` for a local process pool, ``ray=True`` /
+              ``ray_address=...`` for Ray (made here and closed at the end of the run)
     """
     problem = make_problem(problem, problem_config)
     spec = Spec.of(problem)
+    solver = solver or getattr(problem, "default_solver", "polystep")
     solver = make_solver(solver, spec, config)
     for attr in getattr(solver, "requires", ()):
         if not hasattr(problem, attr):
@@ -194,7 +192,8 @@ def solve(problem, solver: str | Solver = "random", config=None, *, problem_conf
         if v is not None and v <= 0:
             raise ValueError(f"budget {name} must be > 0, got {v}")
     budget = {"evals": evals, "seconds": seconds, "target": target}
-    evaluator = evaluator or InProcessEvaluator(strict=strict)
+    owned = evaluator is None
+    evaluator = evaluator or make_evaluator(workers, ray, ray_address, strict)
     native = is_native(solver)
     problem_cfg = _config_dict(getattr(problem, "config", None))
     solver_cfg = _config_dict(solver.config)
@@ -250,11 +249,26 @@ def solve(problem, solver: str | Solver = "random", config=None, *, problem_conf
             stopped = "interrupted"
         finally:
             show.stop()
+            if owned:
+                evaluator.close()
     wall = time.perf_counter() - start
     if stopped == "interrupted" or (checkpoint and stopped):
         checkpoint = checkpoint or f"blackbox-{problem.name}-{seed}.ckpt.npz"
         run.save(checkpoint, wall, budget)
-    return run.result(problem, solver, wall, stopped, budget, checkpoint, validate=problem.stochastic)
+    result = run.result(problem, solver, wall, stopped, budget, checkpoint, validate=problem.stochastic)
+    result.redispatched = getattr(evaluator, "redispatched", 0)
+    return result
+
+
+def make_evaluator(workers=None, ray=False, ray_address=None, strict=False):
+    """In-process by default; a process pool for ``workers`` > 1; Ray when asked."""
+    if ray or ray_address:
+        from .ray_evaluator import RayEvaluator
+        return RayEvaluator(workers, ray_address, strict)
+    if workers and workers > 1:
+        from .pool import ProcessPoolEvaluator
+        return ProcessPoolEvaluator(workers, strict)
+    return InProcessEvaluator(strict)
 
 
 def _exhausted(run, budget, elapsed, flag) -> str | None:
@@ -355,7 +369,7 @@ class _RunState:
                                    ("solver", solver.name, meta.get("solver")),
                                    ("problem config", problem_cfg, meta.get("problem_config")),
                                    ("solver config", solver_cfg, meta.get("solver_config"))):
-            if json.loads(json.dumps(mine, default=_plain)) != theirs:
+            if json.loads(json.dumps(mine, default=ckpt.jsonable)) != theirs:
                 raise ckpt.CheckpointError(f"{path}: checkpoint was made with {what} {theirs!r}, this run has {mine!r}")
         inf = lambda v: np.inf if v is None else float(v)  # noqa: E731
         run = cls(seed=int(meta["seed"]), state=state, evals=int(meta["evals"]),

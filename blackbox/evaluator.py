@@ -115,3 +115,66 @@ class InProcessEvaluator:
 
     def close(self) -> None:
         pass
+
+
+def chunk_bounds(pop: int, n_chunks: int) -> list[tuple[int, int]]:
+    """Split ``pop`` candidates into at most ``n_chunks`` contiguous, nearly equal ranges."""
+    n = max(1, min(n_chunks, pop))
+    edges = np.linspace(0, pop, n + 1).round().astype(int)
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+
+
+def evaluate_chunk(problem, request, seed: int):
+    """What a worker runs: the chunk's losses as a float array, or the error text."""
+    try:
+        return np.asarray(as_losses(call_problem(problem, request, seed), len(request), problem)), ""
+    except ProblemError:
+        raise
+    except Exception as e:  # the simulator raised: the chunk's candidates failed
+        return np.full(len(request), np.nan), f"{type(e).__name__}: {e}"
+
+
+class WorkerLost(Exception):
+    """A worker died while holding a chunk; the chunk must be sent again."""
+
+
+class ChunkedEvaluator(InProcessEvaluator):
+    """Splits each generation into chunks for workers and re-dispatches the chunks of workers that
+    die, so that every candidate is evaluated exactly once per generation (a chunk whose worker
+    died is re-run from scratch: its partial result never reached us, so nothing is counted twice).
+    Subclasses implement ``start(problem)``, ``run(chunks, seed) -> {i: (losses, error) | WorkerLost}``
+    and ``restart()``."""
+
+    max_redispatch_rounds = 5
+
+    def __init__(self, workers: int, strict: bool = False, chunks_per_worker: int = 2):
+        super().__init__(strict)
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        self.workers, self.chunks_per_worker = int(workers), int(chunks_per_worker)
+        self.redispatched = 0  # candidates sent again because their worker died
+        self._problem_id = None
+
+    def evaluate(self, problem, request, seed: int) -> Evaluation:
+        if self._problem_id != id(problem):
+            self.start(problem)
+            self._problem_id = id(problem)
+        bounds = chunk_bounds(len(request), self.workers * self.chunks_per_worker)
+        chunks = {i: request.take(a, b) for i, (a, b) in enumerate(bounds)}
+        results: dict = {}
+        for _ in range(self.max_redispatch_rounds + 1):
+            out = self.run(chunks, seed)
+            lost = [i for i, r in out.items() if isinstance(r, WorkerLost)]
+            results.update({i: r for i, r in out.items() if not isinstance(r, WorkerLost)})
+            if not lost:
+                break
+            self.redispatched += sum(len(chunks[i]) for i in lost)
+            self.restart()
+            chunks = {i: chunks[i] for i in lost}
+        else:
+            raise EvaluationError(f"workers kept dying: {len(chunks)} chunks lost {self.max_redispatch_rounds + 1} times")
+        raw = np.concatenate([results[i][0] for i in range(len(bounds))])
+        error = next((results[i][1] for i in range(len(bounds)) if results[i][1]), "")
+        if error and self.strict:
+            raise EvaluationError(f"{problem.name}.evaluate raised {error}")
+        return self.finish(problem, raw, len(request), error)

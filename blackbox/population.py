@@ -28,6 +28,9 @@ class Dense:
     def candidate(self, i: int) -> np.ndarray:
         return self.x[i]
 
+    def take(self, start: int, stop: int) -> "Dense":
+        return Dense(self.x[start:stop])
+
 
 @dataclass
 class Deltas:
@@ -55,6 +58,10 @@ class Deltas:
         s = slice(self.offsets[i], self.offsets[i + 1])
         x[self.indices[s]] = self.values[s]
         return x
+
+    def take(self, start: int, stop: int) -> "Deltas":
+        lo, hi = int(self.offsets[start]), int(self.offsets[stop])
+        return Deltas(self.base, self.offsets[start:stop + 1] - lo, self.indices[lo:hi], self.values[lo:hi])
 
     def dense(self) -> np.ndarray:
         pop = len(self)
@@ -98,6 +105,10 @@ class LowRank:
         if self.rest is not None:
             x += self.rest
         return x
+
+    def take(self, start: int, stop: int) -> "LowRank":
+        blocks = [Block(b.start, b.rows, b.cols, b.u[start:stop], b.v[start:stop]) for b in self.blocks]
+        return LowRank(self.base, blocks, None if self.rest is None else self.rest[start:stop])
 
     def candidate(self, i: int) -> np.ndarray:
         x = self.base.astype(np.float64).copy()

@@ -34,6 +34,7 @@ class Problem:
       backend       ``"numpy"`` or ``"torch"``: the array type ``evaluate`` receives
       stochastic    True when the loss depends on the per-generation ``seed`` (minibatch, episodes)
       capabilities  extra request forms this problem evaluates natively: {"deltas", "lowrank"}
+      default_solver  the solver used when none is named
     """
 
     name: ClassVar[str] = "problem"
@@ -41,6 +42,7 @@ class Problem:
     backend: ClassVar[str] = "numpy"
     stochastic: ClassVar[bool] = False
     capabilities: ClassVar[frozenset] = frozenset()
+    default_solver: ClassVar[str] = "polystep"  # used when no solver is named
 
     dim: int
     domain: Domain = Real()

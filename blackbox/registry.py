@@ -78,6 +78,11 @@ def problem_names() -> list[str]:
 # -- built-ins ------------------------------------------------------------------------------------
 for _n, _t, _s in [
     ("random", "blackbox.solvers.random_search:RandomSearch", "random search around the best point (baseline)"),
+    ("polystep", "blackbox.solvers.polystep:PolyStep", "polytope probes + entropic transport step (PolyStep paper)"),
+    ("es", "blackbox.solvers.es:ES", "OpenAI-style evolution strategy: antithetic, centred ranks, Adam"),
+    ("snes", "blackbox.solvers.es:SNES", "separable natural evolution strategy (per-coordinate sigma)"),
+    ("cge", "blackbox.solvers.cge:CGE", "coordinate-wise finite-difference gradient estimate + Adam/SGD (DeepZero)"),
+    ("ga", "blackbox.solvers.ga:GA", "elitist GA of small deltas, bandit-chosen operators (Private-GSD style)"),
 ]:
     register_solver(_n, _t, _s)
 

@@ -35,7 +35,7 @@ def test_help_does_not_import_torch_or_numba():
 
 def test_solve_writes_a_result_json(tmp_path):
     out = tmp_path / "r.json"
-    p = run("solve", "sphere", "--dim", "5", "--evals", "2e3", "--seed", "4", "--set", "popsize=16", "--out", str(out))
+    p = run("solve", "sphere", "--dim", "5", "--evals", "2e3", "--seed", "4", "--solver", "random", "--set", "popsize=16", "--out", str(out))
     assert p.returncode == 0, p.stderr
     d = json.loads(out.read_text())
     assert d["problem"] == "sphere" and d["seed"] == 4 and d["solver_config"]["popsize"] == 16
@@ -45,7 +45,7 @@ def test_solve_writes_a_result_json(tmp_path):
 
 @pytest.mark.parametrize("args,needle", [
     (("solve", "sphere", "--dim", "x"), "'--dim': 'x' is not a number"),
-    (("solve", "sphere", "--set", "popsiz=3"), "unknown option 'popsiz' for solver random"),
+    (("solve", "sphere", "--solver", "random", "--set", "popsiz=3"), "unknown option 'popsiz' for solver random"),
     (("solve", "sphere", "--set", "popsize"), "expected KEY=VALUE"),
     (("solve", "sphere", "--solver", "nope"), "unknown solver 'nope'"),
     (("solve", "nope"), "No such command 'nope'"),

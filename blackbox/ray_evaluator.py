@@ -1,0 +1,90 @@
+"""A Ray evaluator: local Ray on demand, or a running cluster by address.
+
+The problem goes into Ray's object store once and each actor loads it once; per generation only
+population chunks (a Deltas or LowRank chunk is small) go out and losses come back. An actor that
+dies mid-generation is replaced and its chunk sent again, so no evaluation is lost or counted twice.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+from .evaluator import ChunkedEvaluator, WorkerLost, evaluate_chunk
+from .pool import SINGLE_THREAD_ENV
+
+
+def _actor_env() -> dict:
+    """Single-threaded workers that see the driver's import path (so problems defined in a local
+    script or test module load on a local cluster; on a multi-node cluster install your package)."""
+    path = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
+    return {"env_vars": dict(SINGLE_THREAD_ENV, PYTHONPATH=path)}
+
+
+def _actor_class(ray):
+    @ray.remote(num_cpus=1, runtime_env=_actor_env())
+    class ProblemActor:
+        def __init__(self, problem):
+            self.problem = problem
+
+        def evaluate(self, chunk, seed):
+            return evaluate_chunk(self.problem, chunk, seed)
+
+        def pid(self):
+            import os
+            return os.getpid()
+
+    return ProblemActor
+
+
+class RayEvaluator(ChunkedEvaluator):
+    def __init__(self, workers: int | None = None, address: str | None = None, strict: bool = False,
+                 chunks_per_worker: int = 2):
+        try:
+            import ray
+        except ImportError:
+            raise ValueError("the Ray evaluator needs ray: pip install 'blackbox[ray]'") from None
+        self.ray = ray
+        if not ray.is_initialized():
+            kw = {"address": address} if address else {"num_cpus": workers}
+            ray.init(include_dashboard=False, log_to_driver=False, ignore_reinit_error=True, **kw)
+        workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        super().__init__(workers, strict, chunks_per_worker)
+        self.actors: list = []
+        self._problem_ref = None
+
+    def start(self, problem) -> None:
+        self._problem_ref = self.ray.put(problem)
+        self.actors = [self._new_actor() for _ in range(self.workers)]
+
+    def _new_actor(self):
+        return _actor_class(self.ray).remote(self._problem_ref)
+
+    def restart(self) -> None:
+        """Replace dead actors; live ones keep their loaded problem."""
+        alive = []
+        for a in self.actors:
+            try:
+                self.ray.get(a.pid.remote(), timeout=30)
+                alive.append(a)
+            except Exception:
+                alive.append(self._new_actor())
+        self.actors = alive
+
+    def run(self, chunks: dict, seed: int) -> dict:
+        refs = {i: self.actors[k % len(self.actors)].evaluate.remote(c, seed)
+                for k, (i, c) in enumerate(chunks.items())}
+        out = {}
+        for i, ref in refs.items():
+            try:
+                out[i] = self.ray.get(ref)
+            except (self.ray.exceptions.RayActorError, self.ray.exceptions.WorkerCrashedError):
+                out[i] = WorkerLost()
+        return out
+
+    def actor_pids(self) -> list[int]:
+        return self.ray.get([a.pid.remote() for a in self.actors])
+
+    def close(self) -> None:
+        for a in self.actors:
+            self.ray.kill(a)
+        self.actors = []
