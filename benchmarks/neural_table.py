@@ -75,11 +75,13 @@ def main():
             row.append(f"{res.metrics.get('val_accuracy', float('nan')):.3f} / {res.test_metrics.get('test_accuracy', float('nan')):.3f} "
                        f"({res.evals} ev, {res.wall_time:.0f}s)")
             print(pname, sname, row[-1], flush=True)
-        v, t, sv, w = adam_ceiling(problem, a.adam_steps, a.seed)
-        row.append(f"{v:.3f} / {t:.3f} [smooth {sv:.3f}] ({a.adam_steps} steps, {w:.0f}s)")
-        print(pname, "adam", row[-1], flush=True)
+        if a.adam_steps:
+            v, t, sv, w = adam_ceiling(problem, a.adam_steps, a.seed)
+            row.append(f"{v:.3f} / {t:.3f} [smooth {sv:.3f}] ({a.adam_steps} steps, {w:.0f}s)")
+            print(pname, "adam", row[-1], flush=True)
         rows.append(row)
-    head = ["problem", "dim"] + [f"{s} val/test acc" for s in a.solvers.split(",")] + ["Adam on smooth twin: hard val/test"]
+    head = ["problem", "dim"] + [f"{s} val/test acc" for s in a.solvers.split(",")]
+    head += ["Adam on smooth twin: hard val/test"] if a.adam_steps else []
     print(f"\nseed {a.seed}, {a.evals} evaluations per solver run, minibatch = each problem's batch_size")
     print(" | ".join(head))
     for r in rows:
