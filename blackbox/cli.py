@@ -11,6 +11,7 @@ options of its own through the optional class hooks below; they are looked up, n
     cli_budget(extra, budget)        -> budget dict (e.g. map --flips to evals)
     cli_callbacks(extra)             -> list of driver callbacks (e.g. MaxSAT Evaluation 'o' lines)
     cli_finish(result, extra, echo)  -> exit code or None (write models, print summaries)
+    cli_checkpoint(extra)            -> False: no checkpoint on interrupt (e.g. under a harness)
 
 Nothing heavy is imported until a problem subcommand actually runs; bad input exits with code 2
 and one line naming the option or file.
@@ -22,6 +23,7 @@ import inspect
 import os
 import re
 import sys
+import time
 
 import click
 
@@ -140,6 +142,7 @@ class ProblemCommand(click.Command):
                          short_help=PROBLEMS[name].summary)
 
     def run(self, **kw):
+        started = time.perf_counter()  # the time budget counts from here: instance building included
         ctx = click.get_current_context()
         cls = self.problem_cls
         extra = {k: kw.pop(k) for k in self.extra_names}
@@ -174,7 +177,9 @@ class ProblemCommand(click.Command):
         # Without --checkpoint a run with --out still checkpoints beside it; that file is removed
         # again when the run ends normally, and kept (and named) when it was interrupted.
         checkpoint = kw["checkpoint"] or (os.path.splitext(kw["out"])[0] + ".ckpt.npz" if kw["out"] else None)
+        wants_ckpt = problem.cli_checkpoint(extra) if hasattr(problem, "cli_checkpoint") else True
         result = solve(problem, solver, settings, **budget, seed=kw["seed"], callbacks=callbacks,
+                       started=started, checkpoint_on_interrupt=wants_ckpt,
                        checkpoint=checkpoint, checkpoint_every=kw["checkpoint_every"], resume=kw["resume"],
                        progress=progress, strict=kw["strict"], workers=kw["workers"], ray=kw["use_ray"],
                        ray_address=kw["ray_address"])
@@ -247,13 +252,55 @@ def list_cmd():
         click.echo(f"  {n:14s} {SOLVERS[n].summary}")
 
 
+@cli.command("compare")
+@click.option("--grid", "grid_file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Grid file (.toml or .json; see blackbox/compare.py). Flags given as well override its budget/seeds.")
+@click.option("--problem", "problems", multiple=True, metavar="NAME[:K=V,...]", help="Problem (repeatable).")
+@click.option("--problem-opt", "problem_opts", multiple=True, metavar="KEY=VALUE",
+              help="Option for every problem that has it (repeatable).")
+@click.option("--solver", "solvers", multiple=True, metavar="NAME[:K=V,...]", help="Solver (repeatable).")
+@click.option("--set", "solver_opts", multiple=True, metavar="KEY=VALUE",
+              help="Option for every solver that has it (repeatable).")
+@click.option("--seeds", type=INT, default=None, help="Seeds 0..N-1 per cell  [default: 3]")
+@click.option("--evals", type=INT, default=None, help="Evaluation budget of every cell (1e4 notation ok).")
+@click.option("--time", "seconds", type=FLOAT, default=None, help="Wall-time budget of every cell, seconds.")
+@click.option("--target", type=FLOAT, default=None, help="Stop a cell once its best loss is <= this.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output directory (reused: finished cells are skipped).")
+@click.option("--workers", type=INT, default=2, show_default=True, help="Cells run at once, one single-threaded process each (0 = in this process).")
+@click.option("--pivot", "pivots", multiple=True, metavar="METRIC",
+              help="Also write out/pivot.md: problems x solvers of this metric (best_loss, wall_time, or a metric name).")
+def compare_cmd(grid_file, problems, problem_opts, solvers, solver_opts, seeds, evals, seconds, target, out, workers, pivots):
+    """Compare solvers head to head: problems x solvers x seeds, budget-matched.
+
+    Writes out/runs/*.json (one per run), out/summary.md and out/plots/*.png; rerun the same
+    command to resume after an interruption."""
+    from .compare import Grid, run
+    if grid_file:
+        if problems or solvers or problem_opts or solver_opts:
+            raise click.UsageError("give either --grid or --problem/--solver, not both")
+        grid = Grid.load(grid_file)
+        for name, v in (("seeds", None if seeds is None else list(range(seeds))), ("evals", evals),
+                        ("seconds", seconds), ("target", target)):
+            if v is not None:
+                setattr(grid, name, v)
+    else:
+        if not problems or not solvers:
+            raise click.UsageError("need at least one --problem and one --solver (or --grid FILE)")
+        grid = Grid.parse(problems, solvers, 3 if seeds is None else seeds, evals, seconds, target,
+                          list(problem_opts), list(solver_opts))
+    report = run(grid, out, workers=workers, echo=click.echo, pivots=list(pivots) or None)
+    click.echo(f"summary   {os.path.join(out, 'summary.md')} ({len(report.runs)} runs)")
+
+
 cli.add_command(SolveGroup("solve", help="Solve a problem: blackbox solve PROBLEM [options]. "
                            "`blackbox solve PROBLEM --help` lists the problem's own options."))
 
 
 def main(argv=None) -> None:
     try:
-        cli.main(args=argv, prog_name="blackbox", standalone_mode=False)
+        rc = cli.main(args=argv, prog_name="blackbox", standalone_mode=False)
+        if isinstance(rc, int) and rc:  # ctx.exit(code) returns the code when not standalone
+            sys.exit(rc)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     except click.exceptions.Abort:

@@ -77,12 +77,19 @@ def problem_names() -> list[str]:
 
 # -- built-ins ------------------------------------------------------------------------------------
 for _n, _t, _s in [
-    ("random", "blackbox.solvers.random_search:RandomSearch", "random search around the best point (baseline)"),
+    ("random", "blackbox.solvers.random_search:RandomSearch", "baseline: random search around the best point"),
     ("polystep", "blackbox.solvers.polystep:PolyStep", "polytope probes + entropic transport step (PolyStep paper)"),
     ("es", "blackbox.solvers.es:ES", "OpenAI-style evolution strategy: antithetic, centred ranks, Adam"),
     ("snes", "blackbox.solvers.es:SNES", "separable natural evolution strategy (per-coordinate sigma)"),
     ("cge", "blackbox.solvers.cge:CGE", "coordinate-wise finite-difference gradient estimate + Adam/SGD (DeepZero)"),
     ("ga", "blackbox.solvers.ga:GA", "elitist GA of small deltas, bandit-chosen operators (Private-GSD style)"),
+    ("sls", "blackbox.solvers.sls:SLS", "MAX-SAT local search: probSAT / SATLike-style clause weighting (native, binary)"),
+    # reference baselines (baselines/): what the solvers above are compared against
+    ("openai-es", "baselines.openai_es:OpenAIES", "baseline: OpenAI-ES as published (Salimans et al. 2017 settings)"),
+    ("spsa", "baselines.two_point:SPSA", "baseline: SPSA two-point estimate, Rademacher directions, Spall gains"),
+    ("mezo", "baselines.two_point:MeZO", "baseline: MeZO-style seeded two-point estimate + SGD"),
+    ("cma-es", "baselines.cma_es:CMAES", "baseline: CMA-ES via pycma (diagonal above 1000 dims)"),
+    ("adam-ceiling", "baselines.adam_ceiling:AdamCeiling", "baseline, NOT gradient-free: Adam on the smooth surrogate twin (gradient ceiling)"),
 ]:
     register_solver(_n, _t, _s)
 
@@ -94,11 +101,13 @@ for _n, _t, _s in [
     ("staircase", "problems.benchmarks:Staircase", "piecewise-constant floor-of-sphere: zero gradient almost everywhere (real)"),
     ("onemax", "problems.benchmarks:OneMax", "count of zero bits (binary)"),
     ("trap", "problems.benchmarks:Trap", "concatenated deceptive k-bit traps (binary)"),
+    ("maxsat", "problems.maxsat:MaxSAT", "MAX-SAT from a DIMACS/WCNF file or random k-SAT, up to millions of variables (binary)"),
     ("snn", "problems.neural.models:SpikingMLP", "hard-LIF spiking MLP on MNIST (threshold + reset, no surrogate gradient); torch"),
     ("int8-mlp", "problems.neural.models:Int8MLP", "MLP with int8 weights and uint8 activations (round + clamp) on MNIST; torch"),
     ("binary-mlp", "problems.neural.models:BinaryMLP", "MLP with sign weights and sign activations on MNIST; torch"),
     ("argmax-attn", "problems.neural.models:ArgmaxAttention", "patch tokens with hard (argmax) attention heads on MNIST; torch"),
     ("staircase-mlp", "problems.neural.models:StaircaseMLP", "MLP with floor(k*sigmoid) staircase activations on MNIST; torch"),
     ("hard-moe", "problems.neural.models:HardMoE", "hard top-1 (argmax-routed) mixture of experts on MNIST+Fashion, 20 classes; torch"),
+    ("gym", "problems.control:GymPolicy", "float/int8/binary linear or MLP control policy on a gymnasium env (loss = -mean return)"),
 ]:
     register_problem(_n, _t, _s)
