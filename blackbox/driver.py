@@ -186,6 +186,8 @@ def solve(problem, solver: str | Solver | None = None, config=None, *, problem_c
     problem = make_problem(problem, problem_config)
     spec = Spec.of(problem)
     solver = solver or getattr(problem, "default_solver", "polystep")
+    if isinstance(solver, str) and (config is None or isinstance(config, dict)):
+        config = {**getattr(problem, "solver_defaults", {}).get(solver, {}), **(config or {})}
     solver = make_solver(solver, spec, config)
     for attr in getattr(solver, "requires", ()):
         if not hasattr(problem, attr):

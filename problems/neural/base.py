@@ -231,6 +231,10 @@ class NeuralProblem(Problem):
     backend = "torch"  # evaluate takes a torch tensor (numpy is accepted and converted)
     stochastic = True
     classes = 10
+    # PolyStep's defaults suit unit-scale benchmark functions; weights of these nets need small
+    # constant radii in a per-layer random subspace (the best of the short trials in docs/neural.md).
+    solver_defaults = {"polystep": {"subspace_rank": 32, "probe_radius_start": 0.1, "step_radius_start": 0.1,
+                                    "probe_radius_schedule": "constant", "step_radius_schedule": "constant"}}
 
     def __init__(self, config=None):
         self.config = config or self.Config()
