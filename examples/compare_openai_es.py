@@ -18,7 +18,7 @@ Command-line equivalent: `blackbox compare --problem staircase --problem-opt dim
 Expected: PolyStep, SNES and the GA reach loss 0 within 1,500 evaluations; OpenAI-ES (sigma 0.02,
 fixed) does not, its perturbations mostly too small to leave a stair; CGE's finite differences
 (h = 1e-3) read zero, so it stays at its starting loss. The small run (1 seed, 1,500 evaluations, cells in this process)
-took 14 s on the shared 2-core development machine and printed best losses polystep 0, es 7,
+took 2 s on the quiet 2-core development machine (14 s while shared) and printed best losses polystep 0, es 7,
 snes 0, cge 218, ga 0, openai-es 176. The full run (3 seeds x 10,000 evaluations, 2 workers) took
 12 s there and gave mean best losses polystep 0, es 0, snes 0, cge 172 +- 42, ga 0,
 openai-es 15.7 +- 2.1.

@@ -13,12 +13,12 @@ and each is solved with PolyStep and with ES from the same starting gains (x0).
     python examples/custom_simulator.py            # full budget
     python examples/custom_simulator.py --small    # what CI runs (BLACKBOX_EXAMPLE_SMALL=1)
 
-Expected (full run, measured on the 2-core development machine while shared with other jobs:
-about 100 s, 80 s of it the external program, one Python process per evaluation): start loss
+Expected (full run on the 2-core development machine: 43 s when it was quiet, 100 s while shared
+with other jobs; most of it the external program, one Python process per evaluation): start loss
 5.152 at gains (1, 0, 0); the function and vectorized wrappers give identical runs (same seed,
 same losses) ending at 0.440 (PolyStep) and 0.219 (ES, which pushes kp to the bound 20); the
-command wrapper, with 400 evaluations, ends near 0.45 for both. The small run takes about 10 s
-and ends at 0.49 / 0.50 (function, vectorized) and about 1.0 (command, 32 evaluations).
+command wrapper, with 400 evaluations, ends near 0.45 for both. The small run takes 4 s (quiet)
+and ends at 0.485 / 0.497 (function, vectorized) and 0.970 / 1.177 (command, 32-35 evaluations).
 """
 import sys
 import textwrap

@@ -21,7 +21,7 @@ other jobs: 26 s in all, 6 s of it training, the rest the 100 test episodes and 
     ga: 1000 evaluations in 5.7 s, best training return 500.0
     validation return 500.0 over 5 episodes (selected by validation loss)
     test return 500.0 +- 0.0 over 100 fresh episodes
-500 is the CartPole-v1 maximum. The small run (150 evaluations; about 15 s, mostly the GIF) prints
+500 is the CartPole-v1 maximum. The small run (150 evaluations; 3 s quiet, about 15 s shared; mostly the GIF) prints
 validation return 333.4 and test return 311.9 over 10 episodes.
 """
 import numpy as np

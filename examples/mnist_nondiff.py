@@ -15,13 +15,13 @@ Data: MNIST IDX files under $BLACKBOX_DATA/mnist (default ../shared/data beside 
     python examples/mnist_nondiff.py --small    # what CI runs (BLACKBOX_EXAMPLE_SMALL=1)
 
 Expected (full run, 20,000 evaluations per net, 10,000 training images; measured on the 2-core
-development machine while it was shared with other jobs: 116 s in all, 64 s solving the snn and
-35 s the int8 net):
+development machine: 30 s in all when it was quiet (17 s solving the snn, 9 s the int8 net), 116 s
+while it was shared with other jobs; the accuracies are the same, the run is deterministic):
     snn       validation accuracy 0.598, test accuracy 0.603
     int8-mlp  validation accuracy 0.792, test accuracy 0.794
 (chance is 0.10; longer budgets go further, see docs/benchmarks.md). The small run (600
-evaluations, 2,000 training images) takes about 25 s there and prints about 0.13 (snn) and 0.29
-(int8) test accuracy: above chance, far from trained.
+evaluations, 2,000 training images) takes 5 s (quiet) and prints test accuracy 0.135 (snn) and
+0.292 (int8): above chance, far from trained.
 """
 from _example import data_dir, example_args
 
