@@ -40,6 +40,53 @@ def run(n: int, seconds: float, seed: int, walkers: int, cb: float, ratio: float
                 curve=curve)
 
 
+def parse_figure(n: int, seed: int):
+    """Write a random 3-SAT instance of n variables as DIMACS and time reading it back."""
+    import tempfile
+
+    from problems.maxsat.instance import generate, read_instance, write_instance
+
+    inst = generate(n, seed=seed)
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "r.cnf")
+        t = time.perf_counter()
+        write_instance(inst, path)
+        tw = time.perf_counter() - t
+        read_instance(path)  # compile / load the cached reader first
+        t, c = time.perf_counter(), time.process_time()
+        back = read_instance(path)
+        tr, cr = time.perf_counter() - t, time.process_time() - c
+        size = os.path.getsize(path)
+    assert back.nclauses == inst.nclauses
+    print(f"parse n={n}: {size / 1e6:.0f} MB DIMACS read in {tr:.2f} s wall ({cr:.2f} s cpu); written in {tw:.2f} s")
+
+
+def deltas_figure(n: int, seed: int):
+    """What general solvers (PolyStep, ES, GA) pay per candidate at this size: 64 candidates of 16
+    flips each through the deltas capability, against one dense population evaluation."""
+    import numpy as np
+
+    from blackbox.population import Deltas
+    from problems.maxsat import MaxSAT, MaxSATConfig
+
+    p = MaxSAT(MaxSATConfig(vars=n, instance_seed=seed))
+    rng = np.random.default_rng(seed)
+    base = p.initial(rng)
+    offsets = np.arange(0, 64 * 16 + 1, 16, dtype=np.int64)
+    idx = rng.integers(0, n, 64 * 16).astype(np.int64)
+    p.evaluate_deltas(Deltas.flips(base, offsets[:2], idx[:16]))  # compile + base counts cached
+    t = time.perf_counter()
+    for _ in range(10):
+        idx = rng.integers(0, n, 64 * 16).astype(np.int64)
+        p.evaluate_deltas(Deltas.flips(base, offsets, idx))
+    dt = (time.perf_counter() - t) / 10
+    t = time.perf_counter()
+    p.evaluate(np.repeat(base[None, :], 4, axis=0))
+    dense = (time.perf_counter() - t) / 4
+    print(f"deltas n={n}: 64 candidates x 16 flips in {dt * 1e3:.1f} ms ({dt / 64 * 1e6:.0f} us per candidate, "
+          f"base cached); dense evaluation {dense * 1e3:.0f} ms per candidate")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="1e5:20,1e6:60", help="comma list of VARS:SECONDS")
@@ -48,6 +95,8 @@ def main():
     ap.add_argument("--walkers", type=int, default=0, help="0 = solver default")
     ap.add_argument("--cb", type=float, default=0.0, help="probSAT cb (0 = solver default)")
     ap.add_argument("--png", default="benchmarks/maxsat_scaling.png")
+    ap.add_argument("--deltas", default="1e6", help="also time evaluate_deltas at this many variables ('' = skip)")
+    ap.add_argument("--parse", default="1e6", help="also time writing and reading a DIMACS file of this size ('' = skip)")
     a = ap.parse_args()
     try:
         load = os.getloadavg()[0]
@@ -71,6 +120,10 @@ def main():
                     want.pop(0)
         print("   curve: " + ", ".join(marks), flush=True)
     print(f"# load average at end {os.getloadavg()[0]:.2f}")
+    if a.deltas:
+        deltas_figure(int(float(a.deltas)), a.seed)
+    if a.parse:
+        parse_figure(int(float(a.parse)), a.seed)
     if a.png:
         import matplotlib
         matplotlib.use("Agg")
@@ -78,10 +131,11 @@ def main():
         fig, ax = plt.subplots(figsize=(7, 4.5))
         for r in results:
             t, f, _ = zip(*r["curve"])
-            ax.plot(t, [100 * v for v in f], label=f"n={r['n']:,} ({r['walkers']} walker)")
+            walkers = f"{r['walkers']} walker" + ("s" if r["walkers"] > 1 else "")
+            ax.plot(t, [100 * v for v in f], label=f"n={r['n']:,} ({walkers}, {r['flips'] / 1e6:.1f}M flips)")
         ax.set_xlabel("wall time from start, generation included (s)")
         ax.set_ylabel("clauses satisfied (%)")
-        ax.set_title(f"sls (probSAT) on random 3-SAT, ratio {a.ratio}, seed {a.seed}")
+        ax.set_title(f"sls (probSAT) on random 3-SAT, ratio {a.ratio}, seed {a.seed} (2 shared cores, load {load:.0f})")
         ax.set_ylim(99.0, 100.0)
         ax.grid(alpha=0.3)
         ax.legend()

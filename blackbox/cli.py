@@ -11,6 +11,7 @@ options of its own through the optional class hooks below; they are looked up, n
     cli_budget(extra, budget)        -> budget dict (e.g. map --flips to evals)
     cli_callbacks(extra)             -> list of driver callbacks (e.g. MaxSAT Evaluation 'o' lines)
     cli_finish(result, extra, echo)  -> exit code or None (write models, print summaries)
+    cli_checkpoint(extra)            -> False: no checkpoint on interrupt (e.g. under a harness)
 
 Nothing heavy is imported until a problem subcommand actually runs; bad input exits with code 2
 and one line naming the option or file.
@@ -22,6 +23,7 @@ import inspect
 import os
 import re
 import sys
+import time
 
 import click
 
@@ -101,6 +103,8 @@ COMMON = [
     click.Option(["--checkpoint-every"], type=FLOAT, default=60.0, show_default=True, help="Seconds between checkpoints."),
     click.Option(["--resume"], type=click.Path(dir_okay=False), default=None,
                  help="Continue the run saved in this checkpoint (its problem and solver configs are used)."),
+    click.Option(["--artifacts"], type=click.Path(dir_okay=False), default=None, metavar="PREFIX",
+                 help="Write what the problem can show of the reported solution (gym: PREFIX.gif, an animation)."),
     click.Option(["--workers"], type=INT, default=None, help="Evaluate in a local pool of this many processes."),
     click.Option(["--ray", "use_ray"], is_flag=True, help="Evaluate on Ray (a local instance unless --ray-address)."),
     click.Option(["--ray-address"], default=None, help="Join this Ray cluster (e.g. 'auto' or 'HOST:6379')."),
@@ -140,6 +144,7 @@ class ProblemCommand(click.Command):
                          short_help=PROBLEMS[name].summary)
 
     def run(self, **kw):
+        started = time.perf_counter()  # the time budget counts from here: instance building included
         ctx = click.get_current_context()
         cls = self.problem_cls
         extra = {k: kw.pop(k) for k in self.extra_names}
@@ -147,6 +152,8 @@ class ProblemCommand(click.Command):
         explicit = {k: v for k, v in given.items()
                     if ctx.get_parameter_source(k) != click.core.ParameterSource.DEFAULT}
         settings = _parse_settings(kw["settings"])
+        if kw["artifacts"] and not hasattr(cls, "save_artifacts"):
+            raise click.BadParameter(f"problem {self.problem_name} has no artifacts to write", param_hint="--artifacts")
         from . import checkpoint as ckpt
         from .driver import solve
         from .solver import build_config
@@ -174,7 +181,9 @@ class ProblemCommand(click.Command):
         # Without --checkpoint a run with --out still checkpoints beside it; that file is removed
         # again when the run ends normally, and kept (and named) when it was interrupted.
         checkpoint = kw["checkpoint"] or (os.path.splitext(kw["out"])[0] + ".ckpt.npz" if kw["out"] else None)
+        wants_ckpt = problem.cli_checkpoint(extra) if hasattr(problem, "cli_checkpoint") else True
         result = solve(problem, solver, settings, **budget, seed=kw["seed"], callbacks=callbacks,
+                       started=started, checkpoint_on_interrupt=wants_ckpt,
                        checkpoint=checkpoint, checkpoint_every=kw["checkpoint_every"], resume=kw["resume"],
                        progress=progress, strict=kw["strict"], workers=kw["workers"], ray=kw["use_ray"],
                        ray_address=kw["ray_address"])
@@ -184,6 +193,9 @@ class ProblemCommand(click.Command):
             result.checkpoint = None
         if kw["out"]:
             result.save(kw["out"])
+        if kw["artifacts"]:
+            for path in problem.save_artifacts(result.best_x, kw["artifacts"]):
+                click.echo(f"artifact  {path}")
         if hasattr(problem, "cli_finish"):
             code = problem.cli_finish(result, extra, click.echo)
             if code:

@@ -411,9 +411,10 @@ def mean_std(values) -> tuple[float, float]:
 
 
 def fmt_mean_std(values) -> str:
-    """"mean ± std": 4 and 2 significant digits; whole numbers from 10,000 up with separators."""
+    """"mean ± std": 4 and 2 significant digits; whole numbers from 10,000 up with separators; a
+    single value alone."""
     m, s = mean_std(values)
-    return f"{_sig(m, 4)} ± {_sig(s, 2)}"
+    return f"{_sig(m, 4)} ± {_sig(s, 2)}" if len(values) > 1 else _sig(m, 4)
 
 
 def _sig(v: float, digits: int) -> str:
@@ -557,9 +558,12 @@ class Report:
                 if positive:
                     ax.set_yscale("log")
                 ax.grid(alpha=0.3)
-            axes[0].legend(fontsize=8)
+            handles, labels = axes[0].get_legend_handles_labels()
+            ncol = min(4, len(labels))
+            rows = -(-len(labels) // ncol)
+            fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=8, frameon=False)
             fig.suptitle(f"{plabel}: median over seeds, band = min..max")
-            fig.tight_layout()
+            fig.tight_layout(rect=(0, 0.04 + 0.045 * rows, 1, 1))
             p = os.path.join(plot_dir, _slug(plabel) + ".png")
             fig.savefig(p, dpi=110)
             plt.close(fig)

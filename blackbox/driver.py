@@ -164,7 +164,8 @@ def solve(problem, solver: str | Solver | None = None, config=None, *, problem_c
           seed: int = 0, x0=None, callbacks=(), checkpoint: str | None = None,
           checkpoint_every: float = 60.0, resume: str | None = None, progress: bool = False,
           evaluator=None, workers: int | None = None, ray: bool = False, ray_address: str | None = None,
-          strict: bool = False, validate_every: int = 20) -> Result:
+          strict: bool = False, validate_every: int = 20, started: float | None = None,
+          checkpoint_on_interrupt: bool = True) -> Result:
     """Run ``solver`` on ``problem`` until the first budget is exhausted.
 
     problem   a Problem, or a registry name with ``problem_config`` (dict of its Config fields)
@@ -175,12 +176,18 @@ def solve(problem, solver: str | Solver | None = None, config=None, *, problem_c
     checkpoint  path written every ``checkpoint_every`` seconds and on interrupt; on interrupt a
               path is made up (``blackbox-<problem>-<seed>.ckpt.npz``) when none was given
     resume    a checkpoint path: continue that run (same problem, solver and configs)
+    started   a ``time.perf_counter()`` reading to count the time budget from (the CLI passes the
+              moment the command started, so building a 1M-variable instance is inside ``seconds``)
+    checkpoint_on_interrupt  False: an interrupted run without ``checkpoint`` writes none (for
+              harnesses that kill runs on purpose and only want the answer)
     evaluator an evaluator instance; or ``workers=N`` for a local process pool, ``ray=True`` /
               ``ray_address=...`` for Ray (made here and closed at the end of the run)
     """
     problem = make_problem(problem, problem_config)
     spec = Spec.of(problem)
     solver = solver or getattr(problem, "default_solver", "polystep")
+    if isinstance(solver, str) and (config is None or isinstance(config, dict)):
+        config = {**getattr(problem, "solver_defaults", {}).get(solver, {}), **(config or {})}
     solver = make_solver(solver, spec, config)
     for attr in getattr(solver, "requires", ()):
         if not hasattr(problem, attr):
@@ -204,7 +211,7 @@ def solve(problem, solver: str | Solver | None = None, config=None, *, problem_c
     else:
         run = _RunState.fresh(problem, solver, seed, x0)
     run.bind(problem, solver)
-    start = time.perf_counter() - run.elapsed
+    start = (time.perf_counter() if started is None else started) - run.elapsed
     last_ckpt = time.perf_counter()
     stopped = None
     show = _make_progress(progress, problem)
@@ -252,7 +259,7 @@ def solve(problem, solver: str | Solver | None = None, config=None, *, problem_c
             if owned:
                 evaluator.close()
     wall = time.perf_counter() - start
-    if stopped == "interrupted" or (checkpoint and stopped):
+    if (stopped == "interrupted" and checkpoint_on_interrupt) or (checkpoint and stopped):
         checkpoint = checkpoint or f"blackbox-{problem.name}-{seed}.ckpt.npz"
         run.save(checkpoint, wall, budget)
     result = run.result(problem, solver, wall, stopped, budget, checkpoint, validate=problem.stochastic)

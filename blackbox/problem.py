@@ -35,6 +35,7 @@ class Problem:
       stochastic    True when the loss depends on the per-generation ``seed`` (minibatch, episodes)
       capabilities  extra request forms this problem evaluates natively: {"deltas", "lowrank"}
       default_solver  the solver used when none is named
+      solver_defaults per-solver config settings suited to this problem's scale (user settings win)
     """
 
     name: ClassVar[str] = "problem"
@@ -43,6 +44,9 @@ class Problem:
     stochastic: ClassVar[bool] = False
     capabilities: ClassVar[frozenset] = frozenset()
     default_solver: ClassVar[str] = "polystep"  # used when no solver is named
+    # Settings a problem suggests for a solver ({"polystep": {"probe_radius_start": 0.1}}): applied
+    # under the user's own settings, recorded in the result's solver_config like any other.
+    solver_defaults: ClassVar[dict] = {}
 
     dim: int
     domain: Domain = Real()

@@ -25,9 +25,12 @@ Rollouts are vectorized: population x episodes environments step together and th
 candidate is applied as one batched matmul per step. Environments with a native vectorized
 implementation (``vector_entry_point``: CartPole) run through ``gym.make_vec(...,
 vectorization_mode="vector_entry_point")`` with the episode start states of the single-environment
-reset of each episode seed written into the batch; the others keep one environment per rollout and
-step only the rollouts still running (a synchronous vector env without the wasted steps of
-finished episodes).
+reset of each episode seed written into the batch; Acrobot-v1, which has none, runs through a numpy
+batch copy of its dynamics (``control_batch``, bit-exact against gymnasium); the others (Pendulum,
+MountainCarContinuous, LunarLander: no vector_entry_point in gymnasium 1.4) keep one environment
+per rollout and step only the rollouts still running (a synchronous vector env without the wasted
+steps of finished episodes). Start states are those of a single environment reset with the episode
+seed in every backend, so the backends give identical returns.
 
 Horizons: ``max_steps`` may shorten *training* episodes (cheaper generations, e.g. LunarLander
 hovering until its 1000-step limit); validation, test and animations always run the environment's

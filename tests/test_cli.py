@@ -78,3 +78,14 @@ def test_sigint_checkpoints_and_resume_finishes(tmp_path):
     assert second["problem_config"]["dim"] == 50
     p = run("solve", "rastrigin", "--resume", str(ck), "--dim", "3", "--evals", "1e9")
     assert p.returncode == 2 and "differs from the checkpoint" in p.stderr
+
+
+def test_artifacts_write_a_gif_of_the_policy(tmp_path):
+    prefix = tmp_path / "policy"
+    p = run("solve", "gym", "--env", "CartPole-v1", "--policy", "binary", "--evals", "200", "--eval-episodes", "2",
+            "--test-episodes", "2", "--artifacts", str(prefix))
+    assert p.returncode == 0, p.stderr
+    gif = tmp_path / "policy.gif"
+    assert gif.read_bytes()[:6] in (b"GIF89a", b"GIF87a") and f"artifact  {gif}" in p.stdout
+    p = run("solve", "sphere", "--artifacts", str(prefix))
+    assert p.returncode == 2 and "has no artifacts to write" in p.stderr

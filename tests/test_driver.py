@@ -154,3 +154,15 @@ def test_stochastic_problems_select_on_validation_and_share_the_minibatch():
     assert r.selected_by == "validation loss" and r.validation_evals == 7
     assert len(seen) == 60 and len(set(seen)) == 60  # one data seed per generation
     assert r.test_metrics == {"test_calls": 7}  # test metrics computed once, after selection
+
+
+def test_problem_suggested_solver_settings_apply_under_the_users():
+    from problems.benchmarks import Sphere
+
+    class Suggesting(Sphere):
+        solver_defaults = {"random": {"popsize": 8, "sigma": 0.5}}
+
+    r = blackbox.solve(Suggesting(), "random", {"sigma": 0.2}, evals=80)
+    assert r.solver_config["popsize"] == 8 and r.solver_config["sigma"] == 0.2
+    assert blackbox.solve(Suggesting(), "random", evals=80).solver_config["sigma"] == 0.5
+    assert blackbox.solve(Sphere(), "random", evals=80).solver_config["popsize"] == 32  # other problems untouched

@@ -13,10 +13,11 @@ from blackbox.population import Deltas
 from blackbox.solver import Spec
 from blackbox.solvers.sls import SLS, SLSConfig, run_sls
 from problems.maxsat import MaxSAT, MaxSATConfig, from_clauses, generate, read_instance
+from problems.maxsat.report import exact_best
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("BLACKBOX_DATA", ROOT.parent / "shared" / "data")) / "maxsat"
-needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"no MAX-SAT data at {DATA}")
+needs_data = pytest.mark.usefixtures("shared_data")  # fails, never skips, when the data is missing
 
 FAST = SLSConfig(chunk_seconds=0.02)  # check targets often: small instances stop right at the optimum
 
@@ -184,6 +185,7 @@ def test_mse_regression_suite_optima_and_unsat():
                      target=None if unsat else float(best))
         x, _ = SLS(Spec.of(p)).best(st)
         cost, hv = p.cost(x)
+        assert exact_best(p, st, st["best_loss"]) == (cost, hv), r["WCNFFile"]  # uint64 tracking is exact
         if unsat:
             assert hv > 0, r["WCNFFile"]
         elif (cost, hv) != (best, 0):
@@ -209,3 +211,65 @@ def test_rc2_exact_agrees_with_csv_and_solver():
     assert ex.cost == 1
     st = run_sls(p, seconds=None, flips=2_000_000, seed=3, target=1, config=FAST)
     assert gap(p, SLS(Spec.of(p)).best(st)[0], ex)["gap"] == 0
+
+
+def test_weighted_probsat_tracks_exact_cost():
+    p = MaxSAT(MaxSATConfig(vars=3000, ratio=4.2, instance_seed=2, weighted=True, max_weight=1000))
+    st = run_sls(p, seconds=None, flips=300_000, seed=1)
+    assert st["method"] == "probsat"
+    x, loss = SLS(Spec.of(p)).best(st)
+    cost, hv = p.cost(x)
+    assert hv == 0 and exact_best(p, st, loss) == (cost, 0) and loss == cost
+    assert cost < 0.01 * p.total_soft  # far below a random assignment (~12.5%)
+
+
+def test_generic_solver_through_deltas():
+    """A general solver works on MAX-SAT through the deltas capability."""
+    import blackbox
+
+    p = MaxSAT(MaxSATConfig(vars=500, ratio=4.0, instance_seed=0))
+    r = blackbox.solve(p, "random", evals=3000, seed=0)
+    start = p.evaluate(p.initial(np.random.default_rng(0))[None, :])[0]
+    assert r.best_loss <= start and r.metrics["cost"] == r.best_loss
+
+
+def walker_invariants(p, st):
+    """Every walker's cached counts, breaks/scores, falsified lists and best cost match a
+    recomputation from its assignments."""
+    from problems.maxsat import kernels as PK
+
+    W = st["x"].shape[0]
+    for w in range(W):
+        x = st["x"][w]
+        nt = PK.true_counts(x, p.lits, p.offs)
+        crit = np.zeros_like(nt)
+        for c in np.flatnonzero(nt == 1):
+            lits = p.lits[p.offs[c]:p.offs[c + 1]]
+            crit[c] = [l >> 1 for l in lits if x[l >> 1] != (l & 1)][0]
+        if st["method"] == "probsat":
+            assert np.array_equal(st["ntc"][w] & 255, nt) and np.array_equal(st["ntc"][w][nt == 1] >> 8, crit[nt == 1])
+            one = nt == 1
+            wb = SLS(Spec.of(p))._break_weights(p) if not p.unit_weights else np.ones(p.hard.size, np.int64)
+            assert np.array_equal(st["brk"][w], np.bincount(crit[one], weights=wb[one], minlength=p.dim).astype(np.int64))
+        else:
+            assert np.array_equal(st["nt"][w], nt)
+        falsified = set(np.flatnonzero(nt == 0).tolist())
+        listed = set(st["unsat"][w][:st["ctr"][w, 0]].tolist()) | set(st["unsat_h"][w][:st["ctr"][w, 1]].tolist())
+        assert listed == falsified
+        cost, hv = p.cost(st["best_x"][w])
+        assert (cost - p.empty_soft_weight, hv - p.empty_hard) == (int(st["ucost"][w, 1]), int(st["ctr"][w, 2]))
+        assert p.cost(x)[0] - p.empty_soft_weight == int(st["ucost"][w, 0])
+
+
+@pytest.mark.parametrize("kind", ["unit", "weighted", "partial"])
+def test_walker_state_stays_consistent_with_sharing(kind):
+    if kind == "partial":
+        p = MaxSAT.from_instance(tricky_instance())
+    else:
+        p = MaxSAT(MaxSATConfig(vars=400, ratio=4.4, instance_seed=5, weighted=kind == "weighted"))
+    s = SLS(Spec.of(p), SLSConfig(walkers=2, chunk_seconds=0.01))
+    st = s.init(np.zeros(p.dim, np.int8), 1)
+    for _ in range(6):
+        st, _ = s.advance(st, p, 7000, 1.0)
+        walker_invariants(p, st)
+    assert st["method"] == ("weighting" if kind == "partial" else "probsat")

@@ -29,7 +29,7 @@ _ARRAYS = ("x", "best_x", "log", "nt", "crit", "ntc", "unsat", "unsat_h", "where
 @dataclass
 class SLSConfig:
     method: str = "auto"  # probsat, weighting, or auto (probsat for soft-only k>=3 instances near the threshold)
-    walkers: int = 0  # independent parallel walkers; 0 = auto (one per thread below 200k variables, else 1)
+    walkers: int = 0  # parallel walkers; 0 = auto (one per thread up to 50k variables for probSAT, 200k for weighting; else 1)
     cb: float = 0.0  # probSAT break exponent/base; 0 = auto (3-SAT: 5.0 falling to 2.06 as flips per variable grow from 20 to 2000)
     eps: float = 0.9  # probSAT polynomial break: weight (eps + break)^-cb
     init: str = "majority"  # start: majority (each variable takes its more frequent sign), random, or x0
@@ -100,11 +100,14 @@ class SLS(Solver):
         near = lens.size / max(1, problem.dim) < 1.25 * (2 ** k) * np.log(2)
         return "probsat" if (int(lens.min()) >= 3 and k < 256 and near) else "weighting"
 
-    def _walkers(self, problem) -> int:
+    def _walkers(self, problem, method: str) -> int:
         if self.config.walkers:
             return int(self.config.walkers)
         import numba
-        return 1 if problem.dim > 200_000 else max(1, numba.get_num_threads())
+        # Large probSAT walks: one walker with all the flips beat two walkers sharing the machine
+        # (n=100k, 20 s: 99.82 % vs 99.78-99.79 %; n=1M, 60 s: 99.73 % vs 99.59 %, busy 2-core host).
+        limit = 50_000 if method == "probsat" else 200_000
+        return 1 if problem.dim > limit else max(1, numba.get_num_threads())
 
     def _setup(self, state, problem):
         from . import _sls_kernels as K
@@ -114,7 +117,7 @@ class SLS(Solver):
             raise ValueError("sls: probsat handles soft clauses only; use method=weighting for hard clauses")
         if method == "probsat" and problem.offs.size > 1 and int(np.diff(problem.offs).max()) > 255:
             raise ValueError("sls: probsat handles clauses of up to 255 literals; use method=weighting")
-        W, n = self._walkers(problem), int(problem.dim)
+        W, n = self._walkers(problem, method), int(problem.dim)
         m = int(problem.offs.size - 1)
         weighting = method == "weighting"
         rng = np.random.default_rng([int(state["seed"]) & 0xFFFFFFFF, 0x5157])

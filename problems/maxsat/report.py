@@ -104,10 +104,11 @@ def summary(problem, result) -> list[str]:
     m = result.metrics
     inst = problem.instance
     rate = result.evals / result.wall_time if result.wall_time > 0 else 0.0
+    unit = "flips" if result.solver == "sls" else "evaluations"  # one sls evaluation is one flip
     lines = [
         f"instance  {inst.describe()}",
         f"solver    {result.solver}  seed {result.seed}",
-        f"stopped   {result.stopped} after {result.evals:,} flips in {result.wall_time:.2f} s ({rate / 1e6:.3g} M flips/s)",
+        f"stopped   {result.stopped} after {result.evals:,} {unit} in {result.wall_time:.2f} s ({rate / 1e6:.3g} M {unit}/s)",
         f"cost      {m['cost']}" + ("" if m["feasible"] else f"  INFEASIBLE: {m['hard_violated']} hard clauses violated"),
         f"satisfied {m['satisfied_fraction'] * 100:.4f}% of {inst.nclauses:,} clauses ({m['unsatisfied']:,} unsatisfied)",
     ]

@@ -60,7 +60,7 @@ class SpikingMLP(NeuralProblem):
 
     name = "snn"
     Config = SNNConfig
-    capabilities = frozenset({"lowrank", "deltas"})
+    capabilities = frozenset({"lowrank"})
 
     def blocks(self):
         h = self.config.hidden
@@ -179,7 +179,7 @@ class ArgmaxAttention(NeuralProblem):
 
     name = "argmax-attn"
     Config = AttentionConfig
-    capabilities = frozenset({"lowrank", "deltas"})
+    capabilities = frozenset({"lowrank"})
 
     def __init__(self, config=None):
         cfg = config or self.Config()
@@ -224,7 +224,7 @@ class StaircaseMLP(NeuralProblem):
 
     name = "staircase-mlp"
     Config = StaircaseConfig
-    capabilities = frozenset({"lowrank", "deltas"})
+    capabilities = frozenset({"lowrank"})
 
     def blocks(self):
         h = self.config.hidden
@@ -251,7 +251,7 @@ class HardMoE(NeuralProblem):
 
     name = "hard-moe"
     Config = MoEConfig
-    capabilities = frozenset({"lowrank", "deltas"})
+    capabilities = frozenset({"lowrank"})
 
     def __init__(self, config=None):
         cfg = config or self.Config()
