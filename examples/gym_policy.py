@@ -12,8 +12,8 @@ logits) or `--solver polystep` as well.
     python examples/gym_policy.py --small    # what CI runs (BLACKBOX_EXAMPLE_SMALL=1)
 
 Command-line equivalent: `blackbox solve gym --policy binary --arch mlp --hidden 8 --encoding bits
---solver ga --evals 1000 --out run.json` (the result JSON; the CLI writes no GIF, the animation
-comes from `problem.animate(x, path)` as below).
+--solver ga --evals 1000 --out run.json --artifacts run` (the result JSON and run.gif; in Python the
+animation is `problem.animate(x, path)`, as below).
 
 Expected (full run, 1000 evaluations; measured on the 2-core development machine while shared with
 other jobs: 26 s in all, 6 s of it training, the rest the 100 test episodes and the GIF):
