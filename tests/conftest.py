@@ -20,3 +20,19 @@ def shared_data() -> Path:
     if d is None:
         pytest.fail("shared data not found: set BLACKBOX_DATA or place it at ../shared/data")
     return d
+
+
+NOT_RUN = "# not run in tests"
+
+
+def python_blocks(path: Path) -> list[tuple[int, str, bool]]:
+    """The ```python blocks of a markdown file: (line number, code, runnable). A block is runnable
+    unless its first line is the explicit marker ``# not run in tests`` (docs/README.md)."""
+    import re
+    text = path.read_text()
+    out = []
+    for m in re.finditer(r"^```python\n(.*?)^```", text, re.S | re.M):
+        code = m.group(1)
+        line = text.count("\n", 0, m.start()) + 2
+        out.append((line, code, not code.lstrip().startswith(NOT_RUN)))
+    return out

@@ -1,7 +1,7 @@
 """The README's set-up commands are the real ones: .ci/run runs exactly the README's test command."""
 import re
 
-from conftest import ROOT
+from conftest import ROOT, python_blocks
 
 
 def readme_commands():
@@ -19,7 +19,9 @@ def test_ci_runs_exactly_the_readme_test_command():
 
 
 def test_readme_python_blocks_run(tmp_path, monkeypatch):
+    """Every README python block runs (docs/*.md blocks: tests/test_docs.py, same convention)."""
     monkeypatch.chdir(tmp_path)
-    text = (ROOT / "README.md").read_text()
-    for block in re.findall(r"```python\n(.*?)```", text, re.S):
-        exec(compile(block, "README.md", "exec"), {})
+    blocks = python_blocks(ROOT / "README.md")
+    assert blocks and all(runnable for _, _, runnable in blocks), "README blocks must all run"
+    for line, block, _ in blocks:
+        exec(compile("\n" * (line - 1) + block, "README.md", "exec"), {})

@@ -1,0 +1,40 @@
+"""What every example shares: the small-budget switch, the output folder and the data folder.
+
+    args = example_args(__doc__)     # --small / BLACKBOX_EXAMPLE_SMALL=1, --out DIR (default: a new temp dir)
+    data = data_dir()                # BLACKBOX_DATA, else ../shared/data beside the repository
+
+Outputs never go into the repository: they go to ``--out`` or to a fresh temporary folder, whose
+path each example prints. Importing this module also puts the repository root on ``sys.path`` so
+the examples run from a checkout without installing (``python examples/NAME.py``).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def example_args(doc: str, add=None) -> argparse.Namespace:
+    """Parse --small and --out (plus what ``add(parser)`` adds); create the output folder."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--small", action="store_true",
+                    help="tiny budget (what CI runs); the same as BLACKBOX_EXAMPLE_SMALL=1")
+    ap.add_argument("--out", default=None, help="folder for the outputs (default: a new temporary folder)")
+    if add:
+        add(ap)
+    args = ap.parse_args()
+    args.small = args.small or os.environ.get("BLACKBOX_EXAMPLE_SMALL", "0") not in ("", "0")
+    args.out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="blackbox-example-"))
+    args.out.mkdir(parents=True, exist_ok=True)
+    return args
+
+
+def data_dir() -> Path:
+    """The folder holding mnist/, fashion-mnist/ and maxsat/: BLACKBOX_DATA, else ../shared/data."""
+    return Path(os.environ.get("BLACKBOX_DATA") or ROOT.parent / "shared" / "data")
