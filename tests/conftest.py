@@ -5,6 +5,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# CI passes BLACKBOX_DATA=../shared/data relative to the repository; tests start examples and the
+# CLI in other working directories, so pin it to an absolute path once, here.
+if os.environ.get("BLACKBOX_DATA"):
+    os.environ["BLACKBOX_DATA"] = str(Path(os.environ["BLACKBOX_DATA"]).resolve())
+
 
 def data_dir() -> Path | None:
     """BLACKBOX_DATA, else ../shared/data beside the repository (as on CI)."""
