@@ -210,6 +210,8 @@ def solve(problem, solver: str | Solver | None = None, config=None, *, problem_c
         seed = run.seed
     else:
         run = _RunState.fresh(problem, solver, seed, x0)
+        if hasattr(solver, "plan"):  # let the solver fit its schedules to the budget (once, at the start)
+            run.state = solver.plan(run.state, evals=evals)
     run.bind(problem, solver)
     start = (time.perf_counter() if started is None else started) - run.elapsed
     last_ckpt = time.perf_counter()

@@ -75,6 +75,9 @@ class Solver:
     def tell(self, state: State, request, losses: np.ndarray) -> State:
         raise NotImplementedError
 
+    # Optional: ``plan(state, evals) -> state`` is called once by the driver before the first
+    # generation of a fresh run, so a solver can fit its schedules to the evaluation budget.
+
     def recommend(self, state: State) -> np.ndarray:
         """The solver's current point (mean, centre, elite): what it would return right now."""
         return state["x"]

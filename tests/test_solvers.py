@@ -316,3 +316,24 @@ def test_ga_children_are_one_request_against_the_parent_with_structured_units():
     np.testing.assert_array_equal(request.base, state["elite"][asked["parent"]])
     sizes = set(np.diff(request.offsets).tolist())
     assert sizes <= {1, 40, 50}  # one coordinate, a row (50) or a column (40) of w
+
+
+def test_polystep_horizon_zero_fits_the_evaluation_budget(tmp_path):
+    import blackbox
+    from blackbox.registry import solver_class
+    from blackbox.solver import Spec
+    from problems.benchmarks import Sphere
+    p = Sphere()
+    cls = solver_class("polystep")
+    s = cls(Spec.of(p), cls.Config(horizon=0, particles_per_step=4))
+    state = s.init(p.initial(np.random.default_rng(0)), 0)
+    per_gen = len(s.ask(state)[0])
+    assert s.plan(state, evals=100 * per_gen)["horizon"] == 100
+    assert s.plan(state, evals=None)["horizon"] == 1000
+    assert "horizon" not in cls(Spec.of(p), cls.Config()).plan(state, evals=500)  # an explicit horizon stays
+    r = blackbox.solve(p, "polystep", {"horizon": 0}, evals=5000, seed=1)
+    ck = str(tmp_path / "c.npz")
+    part = blackbox.solve(p, "polystep", {"horizon": 0}, evals=5000, seed=1, checkpoint=ck,
+                          callbacks=[lambda t: t.generation >= 5])
+    resumed = blackbox.solve(p, "polystep", {"horizon": 0}, evals=5000, resume=ck)
+    assert part.evals < r.evals and resumed.best_loss == r.best_loss and resumed.evals == r.evals

@@ -62,7 +62,7 @@ class PolyStepConfig:
     particle_size: int = 2  # coordinates (bits) per particle
     polytope: str = "simplex"  # simplex (d+1 vertices), orthoplex (2d) or cube (2^d)
     particles_per_step: int = 0  # particles probed per generation; 0 = all (capped so a dense fallback stays < 16M floats)
-    horizon: int = 1000  # steps over which the schedules run (held at *_end after)
+    horizon: int = 1000  # steps over which the schedules run (held at *_end after); 0 = fit the evaluation budget
     eps_start: float = 1.0  # softmax temperature, in units of the within-particle loss spread
     eps_end: float = 1.0  # temperature at the horizon
     eps_schedule: str = "constant"  # constant, linear or cosine
@@ -157,7 +157,7 @@ class PolyStep(Solver):
         check(o, c.polytope in POLYTOPES, "polytope", c.polytope, "one of " + ", ".join(POLYTOPES))
         check(o, c.polytope != "cube" or c.particle_size <= 10, "particle_size", c.particle_size, "<= 10 for the cube")
         check(o, c.particles_per_step >= 0, "particles_per_step", c.particles_per_step, ">= 0")
-        check(o, c.horizon >= 1, "horizon", c.horizon, ">= 1")
+        check(o, c.horizon >= 0, "horizon", c.horizon, ">= 0 (0 = fit the evaluation budget)")
         for f in ("eps", "probe_radius", "step_radius"):
             check_schedule(o, f, getattr(c, f + "_schedule"), getattr(c, f + "_start"), getattr(c, f + "_end"))
         check(o, 0 <= c.momentum < 1, "momentum", c.momentum, "in [0, 1)")
@@ -272,10 +272,20 @@ class PolyStep(Solver):
             state["velocity"] = np.zeros(self.mz, np.float32)
         return init_best(state)
 
+    def plan(self, state, evals=None):
+        """With ``horizon = 0`` the schedules span the evaluation budget: horizon = evals divided
+        by the size of one generation (1000 steps without an evaluation budget). Kept in the
+        state, so a resumed run keeps the horizon it started with."""
+        if self.config.horizon:
+            return state
+        per_generation = len(self.ask(state)[0])
+        return dict(state, horizon=max(1, int(evals) // per_generation) if evals else 1000)
+
     def _sched(self, state, f):
         c = self.config
+        horizon = int(state.get("horizon", c.horizon)) or 1000
         return schedule(kind=getattr(c, f + "_schedule"), start=getattr(c, f + "_start"),
-                        end=getattr(c, f + "_end"), step=int(state["generation"]), horizon=c.horizon)
+                        end=getattr(c, f + "_end"), step=int(state["generation"]), horizon=horizon)
 
     def ask(self, state):
         rng = self.rng(state, 0)
