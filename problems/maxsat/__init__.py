@@ -180,7 +180,7 @@ class MaxSAT(Problem):
         """Exact (soft cost, violated hard clauses) of an assignment."""
         from . import kernels as K
 
-        sat = K.clause_status(self._bits(x), self.lits, self.offs).astype(bool)
+        sat = K.true_counts(self._bits(x), self.lits, self.offs) > 0
         falsified = ~sat
         hard = self.hard.astype(bool)
         return (exact_sum(self.w[falsified & ~hard]) + self.empty_soft_weight,
@@ -189,7 +189,7 @@ class MaxSAT(Problem):
     def metrics(self, x) -> dict:
         from . import kernels as K
 
-        sat = K.clause_status(self._bits(x), self.lits, self.offs).astype(bool)
+        sat = K.true_counts(self._bits(x), self.lits, self.offs) > 0
         hard = self.hard.astype(bool)
         total = self.instance.nclauses
         satisfied = int(np.count_nonzero(sat)) + self.ntaut

@@ -223,17 +223,3 @@ def evaluate_flips(base, nt, base_cost, base_hard, offsets, idx, occ_off, occ, w
     else:
         _flips_parallel(base, nt, base_cost, base_hard, offsets, idx, occ_off, occ, w, hard, scratch, cost, nh)
     return cost, nh
-
-
-@njit(cache=True)
-def clause_status(x, lits, offs):
-    """1 where the clause is satisfied by x."""
-    m = offs.size - 1
-    sat = np.zeros(m, np.uint8)
-    for c in range(m):
-        for q in range(offs[c], offs[c + 1]):
-            l = lits[q]
-            if x[l >> 1] != (l & 1):
-                sat[c] = 1
-                break
-    return sat
