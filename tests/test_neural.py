@@ -292,3 +292,36 @@ def test_deltas_equal_dense(cls, data):
     torch.testing.assert_close(p.evaluate_deltas(d, seed=3), p.evaluate(d.dense(), seed=3), rtol=1e-4, atol=1e-5)
     small = tiny(cls, data, chunk=2)  # conversion in chunks
     torch.testing.assert_close(small.evaluate_deltas(d, seed=3), p.evaluate(d.dense(), seed=3), rtol=1e-4, atol=1e-5)
+
+
+def test_snn_deltas_kernel_matches_dense_for_every_kind_of_change(data):
+    """The incremental SNN path (only touched neurons and images recomputed) against the dense
+    forward: first-layer weights and biases, output weights and biases, several changes on one
+    neuron, a candidate that changes nothing (exactly the base loss)."""
+    from blackbox.population import Deltas
+    p = tiny(M.SpikingMLP, data, hidden=16, batch_size=64, init_gain=3.0)
+    H, C = 16, 10
+    w1, b1, w2, b2 = (p._layout[n][0] for n in ("w1", "b1", "w2", "b2"))
+    rng = np.random.default_rng(11)
+    x0 = p.initial(rng)
+    x0[b1:b1 + H] = rng.normal(0, 0.3, H)
+    x0[b2:b2 + C] = rng.normal(0, 0.3, C)
+    cands = [[], [w1 + 300 * H + 3], [w1 + 300 * H + 3, w1 + 300 * H + 4], [b1 + 5], [w2 + 2 * C + 7],
+             [b2 + 1], [w1 + 400 * H + 9, w1 + 401 * H + 9, b1 + 9, w2 + 9 * C + 2, b2 + 0],
+             list(rng.choice(p.dim, 30, replace=False))]
+    offsets = np.r_[0, np.cumsum([len(c) for c in cands])].astype(np.int64)
+    idx = np.concatenate([np.asarray(c, np.int64) for c in cands])
+    d = Deltas(x0, offsets, idx, x0[idx] + rng.normal(0, 0.5, idx.size))
+    fast, dense = p.evaluate_deltas(d, seed=4), p.evaluate(d.dense(), seed=4)
+    torch.testing.assert_close(fast, dense, rtol=1e-6, atol=1e-7)
+    assert fast[0] == dense[0]
+    assert len(set(dense.tolist())) > 4  # the changes do move the loss
+    slow = tiny(M.SpikingMLP, data, hidden=16, batch_size=64, init_gain=3.0, kernel="torch")
+    torch.testing.assert_close(slow.evaluate_deltas(d, seed=4), dense, rtol=1e-4, atol=1e-5)
+
+
+def test_snn_keeps_torch_at_the_configured_threads(data):
+    """numba's OpenMP layer resets torch's thread count when numba's is set; a 1-thread problem
+    must leave torch at 1 (2 threads next to a busy core made small torch ops ~100x slower)."""
+    tiny(M.SpikingMLP, data, threads=1)
+    assert torch.get_num_threads() == 1

@@ -160,6 +160,9 @@ def test_polystep_lowrank_probes_match_dense(rank):
 def test_polystep_prefers_deltas_when_the_problem_has_them():
     solver = PolyStep(Spec.of(TinyNet(deltas=True)))
     assert solver.form == "deltas"
+    # ... for coordinate particles only: subspace probes of matrix layers stay rank-one LowRank
+    solver = PolyStep(Spec.of(TinyNet(deltas=True)), PolyStep.Config(subspace_rank=4))
+    assert solver.form == "lowrank"
 
 
 class Layered(Problem):

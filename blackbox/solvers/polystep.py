@@ -176,9 +176,12 @@ class PolyStep(Solver):
         self.vertices = _flip_patterns(c.polytope, d) if self.binary else _unit_polytope(c.polytope, d)
         self.n_vertices = len(self.vertices)
         bounded = dom.low is not None or dom.high is not None
+        # Coordinate particles go out as Deltas when the problem prices them per change; subspace
+        # probes of matrix layers as LowRank factors (rank-one outer products learn far better on
+        # neural nets than hashed or Gaussian projections of the same rank).
         self.form = "deltas"
-        if (not self.binary and "lowrank" in spec.capabilities and "deltas" not in spec.capabilities
-                and spec.layout and not bounded):
+        if (not self.binary and "lowrank" in spec.capabilities and spec.layout and not bounded
+                and (c.subspace_rank or "deltas" not in spec.capabilities)):
             self.form = "lowrank"
         self.layers = self._layers()
         # particles: groups of d z-coordinates inside one layer, padded with -1

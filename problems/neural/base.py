@@ -340,10 +340,8 @@ class NeuralProblem(Problem):
         blocks (a changed entry (i, j) of a matrix is the rank-one term delta e_i e_j^T; a bias is a
         1 x n matrix), so the first layer keeps its shared base product.
 
-        Not declared in ``capabilities``: PolyStep asks ``Deltas`` (with hashed/Gaussian subspace
-        projections) whenever a problem declares "deltas", and on these nets its ``LowRank`` probes
-        learn far better (SNN, 20k evaluations: 7% vs 33% validation accuracy). Call it directly, or
-        add "deltas" to a subclass's capabilities for solvers that make sparse changes (GA)."""
+        Declared in ``capabilities`` only where a model has a faster path of its own (the SNN's
+        incremental kernel); this conversion is the fallback for direct calls."""
         c, out = self.config.chunk, []
         for i in range(0, len(d), c):  # convert chunk by chunk: u is (chunk, rows, rank)
             o = d.offsets[i:i + c + 1]

@@ -7,12 +7,14 @@ piecewise constant). ``smooth=True`` selects the smooth twin used only for the A
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import torch
 
-from .base import DTYPE, NeuralConfig, NeuralProblem
+from .base import DTYPE, DenseParams, NeuralConfig, NeuralProblem, _f32
 
 PIXELS = 784
 
@@ -60,7 +62,7 @@ class SpikingMLP(NeuralProblem):
 
     name = "snn"
     Config = SNNConfig
-    capabilities = frozenset({"lowrank"})
+    capabilities = frozenset({"lowrank", "deltas"})
 
     def blocks(self):
         h = self.config.hidden
@@ -76,6 +78,47 @@ class SpikingMLP(NeuralProblem):
         if cfg.kernel == "numba":
             from . import kernels
             kernels.set_threads(min(cfg.threads, 2))
+
+    @torch.no_grad()
+    def evaluate_deltas(self, d, seed: int = 0):
+        """Sparse changes at the cost of what they change (numba kernel): one base forward per
+        call, then per candidate only the touched hidden neurons and the images whose spikes or
+        output weights moved are recomputed (``kernels.snn_deltas``). Losses equal the dense ones
+        up to float32 rounding; the torch kernel goes through the low-rank conversion instead."""
+        c = self.config
+        if c.kernel != "numba":
+            return super().evaluate_deltas(d, seed)
+        from . import kernels
+        x, y = self.batch(seed)
+        base = _f32(d.base)
+        I1 = DenseParams(base.reshape(1, -1), self._layout).linear(x, "w1", "b1", shared=True)[0]
+        W1, b1, W2, b2 = (self._block(base, n) for n in ("w1", "b1", "w2", "b2"))
+        steps, beta, th, scale = c.steps, np.float32(c.beta), np.float32(c.threshold), np.float32(c.logit_scale)
+        I1T = I1.T.contiguous().numpy()
+        first, acc, ce = kernels.snn_base(I1T, W2, b2, y.numpy(), steps, beta, th, scale)
+        kind, neuron, other, order = self._decode(np.asarray(d.indices, np.int64), np.asarray(d.offsets, np.int64))
+        value = np.asarray(d.values, np.float64)[order].astype(np.float32)
+        losses = kernels.snn_deltas(np.asarray(d.offsets, np.int64), kind, neuron, other, value,
+                                    x.T.contiguous().numpy(), I1T, W1, b1, W2, b2,
+                                    first, acc, ce, y.numpy(), steps, beta, th, scale, numba.get_num_threads())
+        return torch.from_numpy(losses)
+
+    def _block(self, base: torch.Tensor, name: str) -> np.ndarray:
+        start, shape = self._layout[name]
+        return base[start:start + math.prod(shape)].reshape(shape).contiguous().numpy()
+
+    def _decode(self, idx: np.ndarray, offsets: np.ndarray):
+        """Flat indices -> (kind, hidden neuron, other index) per change, sorted within each
+        candidate by neuron (output-bias changes, neuron -1, first), and the sorting order."""
+        H, C = self.config.hidden, self.classes
+        starts = [self._layout[n][0] for n in ("w1", "b1", "w2", "b2")]
+        kind = (np.searchsorted(np.array(starts), idx, side="right") - 1).astype(np.int8)
+        local = idx - np.array(starts)[kind]
+        neuron = np.select([kind == 0, kind == 1, kind == 2], [local % H, local, local // C], -1)
+        other = np.select([kind == 0, kind == 2, kind == 3], [local // H, local % C, local], 0)
+        cand = np.repeat(np.arange(offsets.size - 1), np.diff(offsets))
+        order = np.lexsort((neuron, cand))
+        return kind[order], neuron[order].astype(np.int32), other[order].astype(np.int32), order
 
     def forward(self, p, x, smooth=False):
         c = self.config
