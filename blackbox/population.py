@@ -3,7 +3,9 @@
 ``Dense`` is the plain (pop x dim) array every problem understands. ``Deltas`` (sparse changes
 against one base point) and ``LowRank`` (per-layer low-rank perturbations of one base point) let a
 problem that declares the matching capability evaluate far cheaper than a dense forward each;
-any other problem gets ``request.dense()``. Solvers pick the form; the evaluator picks the path.
+``NoiseWindows`` (Gaussian perturbations read from a shared seeded noise table) is what the ES
+solvers send so that a distributed evaluation ships table offsets, not rows. Any problem without
+the matching capability gets ``request.dense()``. Solvers pick the form; the evaluator picks the path.
 """
 from __future__ import annotations
 
@@ -11,6 +13,9 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+
+from .domain import Domain
+from .noise import noise_table
 
 
 @dataclass
@@ -119,11 +124,73 @@ class LowRank:
         return x
 
 
-FORMS = {"dense": Dense, "deltas": Deltas, "lowrank": LowRank}
+def gaussian_candidates(center: np.ndarray, scale, eps_row, signs: np.ndarray, domain: Domain) -> np.ndarray:
+    """Rows ``center + signs[i] * scale * eps_row(i)`` (float32 step, float64 rows), clipped to a
+    bounded real domain; for a binary domain the int8 threshold ``center + step > 0``, computed as
+    ``step > -center`` (sign +1) or ``step < center`` (sign -1) in float32. One row at a time: at
+    dim 1e6 a (pop x dim) temporary is a copy of the whole population."""
+    n, dim = len(signs), center.shape[0]
+    scale32 = np.asarray(scale, np.float32)
+    step = np.empty(dim, np.float32)
+    if domain.kind == "binary":
+        c32 = center.astype(np.float32)
+        neg = -c32
+        out = np.empty((n, dim), np.int8)
+        for i in range(n):
+            np.multiply(eps_row(i), scale32, out=step)
+            if signs[i] > 0:
+                np.greater(step, neg, out=out[i], casting="unsafe")
+            else:
+                np.less(step, c32, out=out[i], casting="unsafe")
+        return out
+    out = np.empty((n, dim), np.float64)
+    for i in range(n):
+        np.multiply(eps_row(i), scale32, out=step)
+        (np.add if signs[i] > 0 else np.subtract)(center, step, out=out[i])
+    if domain.low is not None or domain.high is not None:
+        np.clip(out, domain.low, domain.high, out=out)
+    return out
+
+
+@dataclass
+class NoiseWindows:
+    """Candidate ``i`` is ``center + signs[i] * scale * table[offsets[i]:offsets[i] + dim]``, where
+    ``table = noise_table(table_seed, table_size)`` (float32 N(0, 1), rebuilt once per process),
+    thresholded or clipped by ``domain`` as in ``gaussian_candidates``. An antithetic pair is the
+    same offset with signs +1 and -1. What travels is the center, the scale and two short vectors,
+    so a chunk costs O(dim + chunk) bytes instead of chunk x dim floats."""
+
+    center: np.ndarray  # (dim,) float64 (float32 for a binary domain: only that is used)
+    offsets: np.ndarray  # (pop,) int64 window starts in the table
+    signs: np.ndarray  # (pop,) int8, +1 or -1
+    scale: float | np.ndarray  # the perturbation std: a number or a (dim,) float32 vector
+    table_seed: int
+    table_size: int
+    domain: Domain
+
+    def __len__(self) -> int:
+        return int(self.offsets.shape[0])
+
+    def dense(self) -> np.ndarray:
+        table, dim = noise_table(self.table_seed, self.table_size), self.center.shape[0]
+        offsets = self.offsets
+        return gaussian_candidates(self.center, self.scale, lambda i: table[offsets[i]:offsets[i] + dim],
+                                   self.signs, self.domain)
+
+    def take(self, start: int, stop: int) -> "NoiseWindows":
+        return NoiseWindows(self.center, self.offsets[start:stop], self.signs[start:stop], self.scale,
+                            self.table_seed, self.table_size, self.domain)
+
+    def candidate(self, i: int) -> np.ndarray:
+        return self.take(i, i + 1).dense()[0]
+
+
+FORMS = {"dense": Dense, "deltas": Deltas, "lowrank": LowRank, "noise": NoiseWindows}
 
 
 def form_of(request) -> str:
     for name, cls in FORMS.items():
         if isinstance(request, cls):
             return name
-    raise TypeError(f"a solver asked with {type(request).__name__}; expected Dense, Deltas or LowRank")
+    raise TypeError(f"a solver asked with {type(request).__name__}; expected one of "
+                    f"{', '.join(cls.__name__ for cls in FORMS.values())}")
