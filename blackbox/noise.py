@@ -21,3 +21,10 @@ def noise_table(seed: int, size: int) -> np.ndarray:
         table.flags.writeable = False
         _TABLES[key] = table
     return _TABLES[key]
+
+
+def windows(table: np.ndarray, dim: int) -> np.ndarray:
+    """Read-only (size - dim + 1, dim) view whose row k is ``table[k:k + dim]``; ``windows(t, d)[offsets]``
+    copies the perturbations at those offsets."""
+    step = table.strides[0]
+    return np.lib.stride_tricks.as_strided(table, (table.size - dim + 1, dim), (step, step), writeable=False)

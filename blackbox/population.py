@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .domain import Domain
-from .noise import noise_table
+from .noise import noise_table, windows
 
 
 @dataclass
@@ -124,30 +124,32 @@ class LowRank:
         return x
 
 
-def gaussian_candidates(center: np.ndarray, scale, eps_row, signs: np.ndarray, domain: Domain) -> np.ndarray:
-    """Rows ``center + signs[i] * scale * eps_row(i)`` (float32 step, float64 rows), clipped to a
-    bounded real domain; for a binary domain the int8 threshold ``center + step > 0``, computed as
-    ``step > -center`` (sign +1) or ``step < center`` (sign -1) in float32. One row at a time: at
-    dim 1e6 a (pop x dim) temporary is a copy of the whole population."""
+def gaussian_candidates(center: np.ndarray, scale, eps_rows, signs: np.ndarray, domain: Domain,
+                        block_floats: int = 1 << 18) -> np.ndarray:
+    """Rows ``center + signs[i] * scale * eps_i`` (float32 step, float64 rows), clipped to a bounded
+    real domain; for a binary domain the int8 threshold ``center + step > 0``, computed in float32 as
+    ``step > -center`` (sign +1) or ``step < center`` (sign -1). ``eps_rows(i)`` returns a new
+    float32 (rows, dim) array for a slice ``i`` of the candidates. Runs of equal sign go in blocks of about ``block_floats`` floats:
+    small populations in one vectorized pass, and at dim 1e6 one row at a time, never a second
+    (pop x dim) temporary."""
     n, dim = len(signs), center.shape[0]
     scale32 = np.asarray(scale, np.float32)
-    step = np.empty(dim, np.float32)
-    if domain.kind == "binary":
+    binary = domain.kind == "binary"
+    out = np.empty((n, dim), np.int8 if binary else np.float64)
+    if binary:
         c32 = center.astype(np.float32)
         neg = -c32
-        out = np.empty((n, dim), np.int8)
-        for i in range(n):
-            np.multiply(eps_row(i), scale32, out=step)
-            if signs[i] > 0:
-                np.greater(step, neg, out=out[i], casting="unsafe")
-            else:
-                np.less(step, c32, out=out[i], casting="unsafe")
-        return out
-    out = np.empty((n, dim), np.float64)
-    for i in range(n):
-        np.multiply(eps_row(i), scale32, out=step)
-        (np.add if signs[i] > 0 else np.subtract)(center, step, out=out[i])
-    if domain.low is not None or domain.high is not None:
+    rows, plus = max(1, block_floats // max(dim, 1)), np.asarray(signs) > 0
+    runs = [0, *(np.flatnonzero(plus[1:] != plus[:-1]) + 1).tolist(), n]
+    for start, stop in ((a, min(a + rows, end)) for lo, end in zip(runs[:-1], runs[1:]) for a in range(lo, end, rows)):
+        step = eps_rows(slice(start, stop))
+        np.multiply(step, scale32, out=step)
+        o = out[start:stop]
+        if binary:
+            (np.greater if plus[start] else np.less)(step, neg if plus[start] else c32, out=o, casting="unsafe")
+        else:
+            (np.add if plus[start] else np.subtract)(center, step, out=o)
+    if not binary and (domain.low is not None or domain.high is not None):
         np.clip(out, domain.low, domain.high, out=out)
     return out
 
@@ -172,10 +174,8 @@ class NoiseWindows:
         return int(self.offsets.shape[0])
 
     def dense(self) -> np.ndarray:
-        table, dim = noise_table(self.table_seed, self.table_size), self.center.shape[0]
-        offsets = self.offsets
-        return gaussian_candidates(self.center, self.scale, lambda i: table[offsets[i]:offsets[i] + dim],
-                                   self.signs, self.domain)
+        rows = windows(noise_table(self.table_seed, self.table_size), self.center.shape[0])
+        return gaussian_candidates(self.center, self.scale, lambda i: rows[self.offsets[i]], self.signs, self.domain)
 
     def take(self, start: int, stop: int) -> "NoiseWindows":
         return NoiseWindows(self.center, self.offsets[start:stop], self.signs[start:stop], self.scale,

@@ -9,12 +9,12 @@ import pytest
 
 from blackbox.domain import Real
 from blackbox.evaluator import InProcessEvaluator
-from blackbox.population import Deltas, Dense, LowRank, NoiseWindows
+from blackbox.population import Deltas, Dense, LowRank, NoiseWindows, gaussian_candidates
 from blackbox.problem import Problem
 from blackbox.registry import solver_class
 from blackbox.solver import Spec
 from blackbox.solvers.common import centered_ranks, schedule
-from blackbox.noise import noise_table
+from blackbox.noise import noise_table, windows
 from blackbox.solvers.es import ES, SNES, openai_es_config
 from blackbox.solvers.polystep import PolyStep
 from problems.benchmarks import Ackley, OneMax, Rastrigin, Sphere, Staircase, Trap
@@ -285,8 +285,7 @@ def test_es_requests_are_exactly_the_dense_rows(cls, antithetic, prob, sigma, no
         request, asked = solver.ask(state)
         assert isinstance(request, NoiseWindows if noise == "table" else Dense) and len(request) == 10
         if noise == "table":
-            windows = np.lib.stride_tricks.sliding_window_view(noise_table(12345, 1000), prob.dim)
-            eps = windows[asked["noise_offsets"]]
+            eps = np.lib.stride_tricks.sliding_window_view(noise_table(12345, 1000), prob.dim)[asked["noise_offsets"]]
         else:
             eps = solver.rng(state, 1).standard_normal((solver.n_noise, prob.dim), dtype=np.float32)
         want = reference_rows(state["theta"], solver._scale(state), eps, antithetic, prob.domain)
@@ -296,6 +295,10 @@ def test_es_requests_are_exactly_the_dense_rows(cls, antithetic, prob, sigma, no
         np.testing.assert_array_equal(np.concatenate([request.take(a, b).dense() for a, b in [(0, 3), (3, 7), (7, 10)]]), want)
         for i in range(len(request)):
             np.testing.assert_array_equal(request.candidate(i), want[i])
+        if noise == "table":  # blocks of 3 rows split the runs of 5 equal signs: same rows
+            rows = windows(noise_table(12345, 1000), prob.dim)
+            np.testing.assert_array_equal(gaussian_candidates(request.center, request.scale, lambda i: rows[request.offsets[i]],
+                                                              request.signs, prob.domain, block_floats=3 * prob.dim), want)
         state = solver.tell(asked, request, ev.evaluate(prob, request, seed=g).losses)
     assert "noise_offsets" not in state  # the request is never part of the state
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..noise import noise_table
+from ..noise import noise_table, windows
 from ..population import Dense, NoiseWindows, gaussian_candidates
 from ..solver import Solver
 from .common import (OptimizerConfig, centered_ranks, check, check_optimizer, check_schedule, init_best,
@@ -111,8 +111,7 @@ class _Gaussian(Solver):
         dim = self.spec.dim
         if self.config.noise == "seeded":
             return self.rng(state, 1).standard_normal((self.n_noise, dim), dtype=np.float32)
-        windows = np.lib.stride_tricks.sliding_window_view(self._table(), dim)
-        return windows[offsets]
+        return windows(self._table(), dim)[offsets]
 
     def _eps(self, state):
         return self._noise(state, state.get("noise_offsets"))
@@ -144,7 +143,7 @@ class _Gaussian(Solver):
             return NoiseWindows(center, np.tile(offs, signs.size // offs.size), signs, scale, c.noise_seed,
                                 self.table_size, dom), new
         eps = self._noise(state)
-        return Dense(gaussian_candidates(theta, scale, lambda i: eps[i % eps.shape[0]], signs, dom)), new
+        return Dense(gaussian_candidates(theta, scale, lambda i: eps[np.arange(i.start, i.stop) % eps.shape[0]], signs, dom)), new
 
 
 class ES(_Gaussian):
