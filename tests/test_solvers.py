@@ -316,6 +316,32 @@ def test_a_noise_windows_chunk_ships_offsets_not_rows():
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(chunk)).dense(), request.dense()[8:16])
 
 
+def test_noise_windows_reach_a_problem_as_rows_unless_it_evaluates_them_natively():
+    from blackbox.evaluator import call_problem
+    from blackbox.population import form_of
+
+    class Seen(Sphere):
+        def evaluate(self, population, seed=0):
+            self.got = population
+            return super().evaluate(population, seed)
+
+    class Native(Seen):
+        capabilities = frozenset({"noise"})
+
+        def evaluate_noise(self, request, seed=0):
+            self.got = request
+            return np.zeros(len(request))
+
+    es = ES(Spec.of(real(Sphere, 12)), ES.Config(popsize=6))
+    request, _ = es.ask(es.init(np.ones(12), 0))
+    assert form_of(request) == "noise"
+    plain, native = Seen(Sphere.Config(dim=12)), Native(Sphere.Config(dim=12))
+    call_problem(plain, request, 0)
+    np.testing.assert_array_equal(plain.got, request.dense())
+    call_problem(native, request, 0)
+    assert native.got is request
+
+
 def test_es_seeded_noise_descends_too():
     prob = real(Sphere, 10)
     best, final, _, _ = run("es", prob, gens=200, noise="seeded")

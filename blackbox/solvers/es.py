@@ -9,9 +9,12 @@ is the paper's setting (Adam lr 0.01, weight decay 0.005, sigma 0.02 fixed, nois
 ``snes``: separable natural ES: a per-coordinate sigma vector adapted by the natural gradient
 (Schaul et al. 2011) with log-rank utilities.
 
-Perturbations are never stored: with ``noise="table"`` each candidate is a window of a fixed
-seeded float32 table (``noise_seed``) and the state keeps only the window offsets; with
-``noise="seeded"`` they are re-drawn from the generation's generator in ``tell``.
+Perturbations are never stored: with ``noise="table"`` (the default) each candidate is a window of
+a fixed seeded float32 table (``noise_seed``, ``blackbox.noise``) and the state keeps only the
+window offsets; ``ask`` returns a ``NoiseWindows`` request (center, scale, offsets, signs), so a
+process pool or Ray ships O(dim + pop) numbers per generation and each worker materializes its
+candidates from its own copy of the table, bit for bit as here. With ``noise="seeded"`` they are
+re-drawn from the generation's generator in ``tell`` and ``ask`` returns ``Dense`` rows.
 
 Binary domains: the search runs on real logits theta (started at +-sigma/2 towards x0); a
 candidate is the threshold 1[theta + sigma*eps > 0] and the recommendation is 1[theta > 0].
