@@ -8,13 +8,13 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .domain import Binary, Domain, Integer, Real
-from .population import Block, Deltas, Dense, LowRank
+from .population import Block, Deltas, Dense, LowRank, NoiseWindows
 from .problem import Problem
 from .solver import Solver, Spec
 from .wrap import problem_from_command, problem_from_function, problem_from_vectorized
 
 __all__ = [
-    "Binary", "Block", "Deltas", "Dense", "Domain", "Integer", "LowRank", "Problem", "Real", "Solver",
+    "Binary", "Block", "Deltas", "Dense", "Domain", "Integer", "LowRank", "NoiseWindows", "Problem", "Real", "Solver",
     "Spec", "problem_from_command", "problem_from_function", "problem_from_vectorized", "solve",
     "__version__",
 ]

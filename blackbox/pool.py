@@ -1,6 +1,7 @@
 """A local process-pool evaluator, for simulators that are single-threaded Python or external
 programs. The problem is shipped to each worker once (cloudpickle, so lambdas and closures
-work); per generation only the population chunks go out and losses come back. Each worker runs
+work); per generation only the population chunks go out (an ES request as noise-table offsets,
+a sparse one as changes against its base point) and losses come back. Each worker runs
 with one thread for numba, torch and BLAS so N workers use N cores, not N x cores."""
 from __future__ import annotations
 

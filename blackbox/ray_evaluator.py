@@ -1,13 +1,20 @@
 """A Ray evaluator: local Ray on demand, or a running cluster by address.
 
 The problem goes into Ray's object store once and each actor loads it once; per generation only
-population chunks (a Deltas or LowRank chunk is small) go out and losses come back. An actor that
-dies mid-generation is replaced and its chunk sent again, so no evaluation is lost or counted twice.
+population chunks go out and losses come back. A large array that every chunk of a generation
+shares (the base point of Deltas and LowRank, the center of NoiseWindows) is put into the object
+store once per generation and the chunks travel without it, so a NoiseWindows chunk is a few
+integers per candidate. An actor that dies mid-generation is replaced and its chunk sent again, so
+no evaluation is lost or counted twice.
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
 import os
 import sys
+
+import numpy as np
 
 from .evaluator import ChunkedEvaluator, WorkerLost, evaluate_chunk
 from .pool import SINGLE_THREAD_ENV
@@ -20,13 +27,43 @@ def _actor_env() -> dict:
     return {"env_vars": dict(SINGLE_THREAD_ENV, PYTHONPATH=path)}
 
 
+# Shared arrays at least this large go through the object store once per generation.
+SHARE_BYTES = 1 << 16
+
+
+def shared_fields(chunks) -> list[str]:
+    """Names of the array fields that every chunk holds as the very same object (a request's
+    shared part: ``take`` slices the per-candidate fields and passes the shared ones through)."""
+    parts = list(chunks)
+    if len(parts) < 2 or not dataclasses.is_dataclass(parts[0]):
+        return []
+    names = []
+    for f in dataclasses.fields(parts[0]):
+        v = getattr(parts[0], f.name)
+        if isinstance(v, np.ndarray) and v.nbytes >= SHARE_BYTES and all(getattr(c, f.name) is v for c in parts):
+            names.append(f.name)
+    return names
+
+
+def without(chunk, names):
+    """A shallow copy of ``chunk`` with the named fields set to None (they travel separately)."""
+    out = copy.copy(chunk)
+    for name in names:
+        setattr(out, name, None)
+    return out
+
+
 def _actor_class(ray):
     @ray.remote(num_cpus=1, runtime_env=_actor_env())
     class ProblemActor:
         def __init__(self, problem):
             self.problem = problem
 
-        def evaluate(self, chunk, seed):
+        def evaluate(self, chunk, seed, shared=None):
+            if shared:  # {field: ObjectRef} put once per generation: fill the chunk back in
+                import ray
+                for name, value in zip(shared, ray.get(list(shared.values()))):
+                    setattr(chunk, name, value if value.flags.writeable else value.copy())
             return evaluate_chunk(self.problem, chunk, seed)
 
         def pid(self):
@@ -71,7 +108,10 @@ class RayEvaluator(ChunkedEvaluator):
         self.actors = alive
 
     def run(self, chunks: dict, seed: int) -> dict:
-        refs = {i: self.actors[k % len(self.actors)].evaluate.remote(c, seed)
+        names = shared_fields(chunks.values())
+        first = next(iter(chunks.values()))
+        shared = {name: self.ray.put(getattr(first, name)) for name in names}
+        refs = {i: self.actors[k % len(self.actors)].evaluate.remote(without(c, names), seed, shared)
                 for k, (i, c) in enumerate(chunks.items())}
         out = {}
         for i, ref in refs.items():

@@ -2,7 +2,7 @@
 
 A solver is configured once (a small ``Config`` dataclass) for a problem's ``Spec`` and then works
 on a *state*: a flat dict of numpy arrays and plain numbers/strings. ``ask(state)`` returns a
-population request (``Dense``, ``Deltas`` or ``LowRank``) and the new state; ``tell(state, request,
+population request (``Dense``, ``Deltas``, ``LowRank`` or ``NoiseWindows``) and the new state; ``tell(state, request,
 losses)`` returns the next state. Neither mutates the state it is given, and all randomness comes
 from ``rng(state, stream)``, a generator seeded by (run seed, generation, stream): a state saved to
 disk and loaded again therefore continues bit-for-bit like the uninterrupted run.

@@ -12,7 +12,7 @@ import pytest
 
 from blackbox import checkpoint as ckpt
 from blackbox.evaluator import InProcessEvaluator
-from blackbox.population import Deltas, Dense, LowRank
+from blackbox.population import FORMS, Deltas, Dense, LowRank
 from blackbox.registry import problem_class, problem_names, solver_class, solver_names
 from blackbox.solver import Spec, is_native
 
@@ -67,7 +67,7 @@ def run_generations(solver, state, prob, n):
             losses.append(solver.best(state)[1])
             continue
         request, state = solver.ask(state)
-        assert isinstance(request, (Dense, Deltas, LowRank))
+        assert isinstance(request, tuple(FORMS.values()))
         assert len(request) >= 1
         out = ev.evaluate(prob, request, seed=g)
         state = solver.tell(state, request, out.losses)

@@ -61,6 +61,32 @@ def test_pool_runs_lambdas_and_counts_failures():
     assert a.best_loss == b.best_loss and a.failures == b.failures
 
 
+def es_losses_and_point(evaluator, dim=20, gens=6):
+    """A short openai-es run driven by hand: every generation's losses and the recommended point."""
+    from blackbox.registry import problem_class, solver_class
+    from blackbox.solver import Spec
+    prob = problem_class("sphere")(problem_class("sphere").Config(dim=dim))
+    cls = solver_class("openai-es")
+    solver = cls(Spec.of(prob), cls.Config(popsize=8, sigma_start=0.3, sigma_end=0.3))
+    state, losses = solver.init(np.full(dim, 1.5), 2), []
+    for g in range(gens):
+        request, state = solver.ask(state)
+        assert type(request).__name__ == "NoiseWindows"
+        losses.append(evaluator.evaluate(prob, request, seed=g).losses)
+        state = solver.tell(state, request, losses[-1])
+    return np.array(losses), solver.recommend(state), state["best_x"]
+
+
+def test_es_through_the_pool_is_bit_for_bit_in_process():
+    """Workers rebuild the noise table and materialize their chunk of offsets: same losses, same point."""
+    from blackbox.pool import ProcessPoolEvaluator
+    ev = ProcessPoolEvaluator(workers=2)
+    got = es_losses_and_point(ev)
+    ev.close()
+    for a, b in zip(got, es_losses_and_point(InProcessEvaluator())):
+        np.testing.assert_array_equal(a, b)
+
+
 import ray  # noqa: E402  (part of the test extra: these tests run in CI)
 
 
@@ -92,3 +118,22 @@ def test_ray_handles_sparse_requests(ray_local):
     b = blackbox.solve(p, "random", evals=640, seed=0)
     assert a.best_loss == b.best_loss
     ev.close()
+
+
+def test_ray_ships_the_es_center_once_per_generation_and_matches_in_process(ray_local):
+    from blackbox.ray_evaluator import RayEvaluator, shared_fields, without
+    dim = 10_000  # an 80 kB center: above the object-store threshold
+    from blackbox.solvers.es import ES
+    from blackbox.solver import Spec
+    prob = blackbox.registry.problem_class("sphere")(blackbox.registry.problem_class("sphere").Config(dim=dim))
+    es = ES(Spec.of(prob), ES.Config(popsize=8))
+    request, _ = es.ask(es.init(np.ones(dim), 0))
+    chunks = [request.take(a, a + 2) for a in range(0, 8, 2)]
+    assert shared_fields(chunks) == ["center"]
+    assert without(chunks[0], ["center"]).center is None and chunks[0].center is request.center
+    assert shared_fields([Dense(np.zeros((2, dim))), Dense(np.zeros((2, dim)))]) == []  # rows never shared
+    ev = RayEvaluator(workers=2)
+    got = es_losses_and_point(ev, dim=dim, gens=3)
+    ev.close()
+    for a, b in zip(got, es_losses_and_point(InProcessEvaluator(), dim=dim, gens=3)):
+        np.testing.assert_array_equal(a, b)

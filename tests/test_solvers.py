@@ -9,12 +9,13 @@ import pytest
 
 from blackbox.domain import Real
 from blackbox.evaluator import InProcessEvaluator
-from blackbox.population import Deltas, LowRank
+from blackbox.population import Deltas, Dense, LowRank, NoiseWindows, gaussian_candidates
 from blackbox.problem import Problem
 from blackbox.registry import solver_class
 from blackbox.solver import Spec
 from blackbox.solvers.common import centered_ranks, schedule
-from blackbox.solvers.es import ES, openai_es_config
+from blackbox.noise import noise_table, windows
+from blackbox.solvers.es import ES, SNES, openai_es_config
 from blackbox.solvers.polystep import PolyStep
 from problems.benchmarks import Ackley, OneMax, Rastrigin, Sphere, Staircase, Trap
 
@@ -257,6 +258,91 @@ def test_openai_es_preset_is_the_paper_setting_and_keeps_only_offsets():
     assert not any(isinstance(v, np.ndarray) and v.size >= es.popsize * 50 for v in asked.values())
     x = request.dense()
     np.testing.assert_allclose(x[: es.popsize // 2] - 1, -(x[es.popsize // 2:] - 1), atol=1e-6)  # antithetic
+
+
+def reference_rows(center, scale, eps, antithetic, domain):
+    """The population arithmetic ES used when it sent dense rows, restated whole-array: float32
+    step, float64 rows center +- step clipped to bounds; binary: int8 of step > -c32 and step < c32."""
+    step = eps * np.asarray(scale, np.float32)
+    if domain.kind == "binary":
+        c32 = center.astype(np.float32)
+        halves = [np.greater(step, -c32)] + ([np.less(step, c32)] if antithetic else [])
+        return np.concatenate(halves).astype(np.int8)
+    out = np.concatenate([center + step] + ([center - step] if antithetic else []))
+    return out if domain.low is None and domain.high is None else np.clip(out, domain.low, domain.high)
+
+
+@pytest.mark.parametrize("cls", [ES, SNES])
+@pytest.mark.parametrize("antithetic", [True, False])
+@pytest.mark.parametrize("prob,sigma", [(real(Sphere, 37), 0.3), (real(Rastrigin, 37), 4.0),  # 4: many clipped
+                                        (OneMax(OneMax.Config(dim=41)), 0.5)], ids=["real", "bounded", "binary"])
+@pytest.mark.parametrize("noise", ["table", "seeded"])
+def test_es_requests_are_exactly_the_dense_rows(cls, antithetic, prob, sigma, noise):
+    """Table noise travels as NoiseWindows (offsets + signs), seeded noise as Dense rows; either
+    way the rows are bit-for-bit the reference arithmetic, whole, chunked and one candidate at a time."""
+    solver = cls(Spec.of(prob), cls.Config(popsize=10, antithetic=antithetic, noise=noise, noise_table_size=1000,
+                                            sigma_start=sigma, sigma_end=sigma))
+    state = solver.init(prob.initial(np.random.default_rng(1)), 5)
+    ev = InProcessEvaluator()
+    for g in range(4):
+        request, asked = solver.ask(state)
+        assert isinstance(request, NoiseWindows if noise == "table" else Dense) and len(request) == 10
+        if noise == "table":
+            eps = np.lib.stride_tricks.sliding_window_view(noise_table(12345, 1000), prob.dim)[asked["noise_offsets"]]
+        else:
+            eps = solver.rng(state, 1).standard_normal((solver.n_noise, prob.dim), dtype=np.float32)
+        want = reference_rows(state["theta"], solver._scale(state), eps, antithetic, prob.domain)
+        got = request.dense()
+        assert got.dtype == want.dtype == prob.domain.dtype
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(np.concatenate([request.take(a, b).dense() for a, b in [(0, 3), (3, 7), (7, 10)]]), want)
+        for i in range(len(request)):
+            np.testing.assert_array_equal(request.candidate(i), want[i])
+        if noise == "table":  # blocks of 3 rows split the runs of 5 equal signs: same rows
+            rows = windows(noise_table(12345, 1000), prob.dim)
+            np.testing.assert_array_equal(gaussian_candidates(request.center, request.scale, lambda i: rows[request.offsets[i]],
+                                                              request.signs, prob.domain, block_floats=3 * prob.dim), want)
+        state = solver.tell(asked, request, ev.evaluate(prob, request, seed=g).losses)
+    assert "noise_offsets" not in state  # the request is never part of the state
+
+
+def test_a_noise_windows_chunk_ships_offsets_not_rows():
+    import pickle
+    dim = 100_000
+    prob = real(Sphere, dim)
+    es = ES(Spec.of(prob), ES.Config(popsize=32))
+    request, _ = es.ask(es.init(np.ones(dim), 0))
+    chunk = request.take(8, 16)  # one of the 4 chunks a 2-worker pool sends per generation
+    size = len(pickle.dumps(chunk))
+    assert size < 8 * dim + 16 * 8 + 2000  # the float64 center, 8 offsets and signs, a header
+    assert size < chunk.dense().nbytes / 7  # vs 8 rows of dim float64
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(chunk)).dense(), request.dense()[8:16])
+
+
+def test_noise_windows_reach_a_problem_as_rows_unless_it_evaluates_them_natively():
+    from blackbox.evaluator import call_problem
+    from blackbox.population import form_of
+
+    class Seen(Sphere):
+        def evaluate(self, population, seed=0):
+            self.got = population
+            return super().evaluate(population, seed)
+
+    class Native(Seen):
+        capabilities = frozenset({"noise"})
+
+        def evaluate_noise(self, request, seed=0):
+            self.got = request
+            return np.zeros(len(request))
+
+    es = ES(Spec.of(real(Sphere, 12)), ES.Config(popsize=6))
+    request, _ = es.ask(es.init(np.ones(12), 0))
+    assert form_of(request) == "noise"
+    plain, native = Seen(Sphere.Config(dim=12)), Native(Sphere.Config(dim=12))
+    call_problem(plain, request, 0)
+    np.testing.assert_array_equal(plain.got, request.dense())
+    call_problem(native, request, 0)
+    assert native.got is request
 
 
 def test_es_seeded_noise_descends_too():

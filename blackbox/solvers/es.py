@@ -9,9 +9,12 @@ is the paper's setting (Adam lr 0.01, weight decay 0.005, sigma 0.02 fixed, nois
 ``snes``: separable natural ES: a per-coordinate sigma vector adapted by the natural gradient
 (Schaul et al. 2011) with log-rank utilities.
 
-Perturbations are never stored: with ``noise="table"`` each candidate is a window of a fixed
-seeded float32 table (``noise_seed``) and the state keeps only the window offsets; with
-``noise="seeded"`` they are re-drawn from the generation's generator in ``tell``.
+Perturbations are never stored: with ``noise="table"`` (the default) each candidate is a window of
+a fixed seeded float32 table (``noise_seed``, ``blackbox.noise``) and the state keeps only the
+window offsets; ``ask`` returns a ``NoiseWindows`` request (center, scale, offsets, signs), so a
+process pool or Ray ships O(dim + pop) numbers per generation and each worker materializes its
+candidates from its own copy of the table, bit for bit as here. With ``noise="seeded"`` they are
+re-drawn from the generation's generator in ``tell`` and ``ask`` returns ``Dense`` rows.
 
 Binary domains: the search runs on real logits theta (started at +-sigma/2 towards x0); a
 candidate is the threshold 1[theta + sigma*eps > 0] and the recommendation is 1[theta > 0].
@@ -28,7 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..population import Dense
+from ..noise import noise_table, windows
+from ..population import Dense, NoiseWindows, gaussian_candidates
 from ..solver import Solver
 from .common import (OptimizerConfig, centered_ranks, check, check_optimizer, check_schedule, init_best,
                      optimizer_state, optimizer_step, schedule, track_best)
@@ -59,20 +63,8 @@ def openai_es_config(**overrides) -> ESConfig:
     return ESConfig(**base)
 
 
-_TABLES: dict = {}
-
-
-def noise_table(seed: int, size: int) -> np.ndarray:
-    """The shared float32 N(0, 1) table (cached per process)."""
-    key = (int(seed), int(size))
-    if key not in _TABLES:
-        _TABLES.clear()  # keep one table alive at a time
-        _TABLES[key] = np.random.default_rng(seed).standard_normal(size, dtype=np.float32)
-    return _TABLES[key]
-
-
 class _Gaussian(Solver):
-    """Shared machinery: population size, noise, binary logits, the Dense request."""
+    """Shared machinery: population size, noise, binary logits, the request (NoiseWindows or Dense)."""
 
     domains = frozenset({"real", "binary"})
 
@@ -97,9 +89,12 @@ class _Gaussian(Solver):
     def n_noise(self) -> int:
         return self.popsize // 2 if self.config.antithetic else self.popsize
 
+    @property
+    def table_size(self) -> int:
+        return self.config.noise_table_size or max(1 << 22, 4 * self.spec.dim)
+
     def _table(self):
-        c = self.config
-        return noise_table(c.noise_seed, c.noise_table_size or max(1 << 22, 4 * self.spec.dim))
+        return noise_table(self.config.noise_seed, self.table_size)
 
     def _init_theta(self, x0, seed):
         state = self.base_state(self.spec.domain.project(x0), seed)
@@ -119,40 +114,15 @@ class _Gaussian(Solver):
         dim = self.spec.dim
         if self.config.noise == "seeded":
             return self.rng(state, 1).standard_normal((self.n_noise, dim), dtype=np.float32)
-        windows = np.lib.stride_tricks.sliding_window_view(self._table(), dim)
-        return windows[offsets]
-
-    def _draw(self, state):
-        """(new state with the noise offsets, eps)."""
-        new = dict(state)
-        if self.config.noise == "table":
-            hi = self._table().size - self.spec.dim + 1
-            new["noise_offsets"] = self.rng(state, 0).integers(0, hi, self.n_noise)
-        return new, self._noise(state, new.get("noise_offsets"))
+        return windows(self._table(), dim)[offsets]
 
     def _eps(self, state):
         return self._noise(state, state.get("noise_offsets"))
 
-    def _population(self, center, scale, eps) -> Dense:
-        """Dense(center +- scale*eps), thresholded at 0 for binary, clipped for bounded reals.
-        Written in place into one output array: at dim 1e6 every extra pass is a pop x dim copy."""
-        step = eps * np.asarray(scale, np.float32)
-        n, dom = step.shape[0], self.spec.domain
-        anti = self.config.antithetic
-        if dom.kind == "binary":
-            c32 = center.astype(np.float32)
-            out = np.empty((2 * n if anti else n, step.shape[1]), np.int8)
-            np.greater(step, -c32, out=out[:n], casting="unsafe")
-            if anti:
-                np.less(step, c32, out=out[n:], casting="unsafe")
-            return Dense(out)
-        out = np.empty((2 * n if anti else n, step.shape[1]), np.float64)
-        np.add(center, step, out=out[:n])
-        if anti:
-            np.subtract(center, step, out=out[n:])
-        if dom.low is not None or dom.high is not None:
-            np.clip(out, dom.low, dom.high, out=out)
-        return Dense(out)
+    def _signs(self) -> np.ndarray:
+        """+1 per noise vector, then -1 per noise vector when antithetic (the mirrored half)."""
+        n = self.n_noise
+        return np.repeat(np.array([1, -1], np.int8), n) if self.config.antithetic else np.ones(n, np.int8)
 
     def _finish(self, state, new, request, losses, theta):
         track_best(new, state, request, np.asarray(losses, np.float64))
@@ -165,8 +135,18 @@ class _Gaussian(Solver):
         return new
 
     def ask(self, state):
-        new, eps = self._draw(state)
-        return self._population(state["theta"], self._scale(state), eps), new
+        """Candidates theta +- scale*eps: a ``NoiseWindows`` request (table offsets, materialized by
+        whoever evaluates it) with the noise table, else ``Dense`` rows of this generation's draws."""
+        c, dom, new = self.config, self.spec.domain, dict(state)
+        theta, scale, signs = state["theta"], self._scale(state), self._signs()
+        if c.noise == "table":
+            hi = self.table_size - self.spec.dim + 1
+            new["noise_offsets"] = offs = self.rng(state, 0).integers(0, hi, self.n_noise)
+            center = theta.astype(np.float32) if dom.kind == "binary" else theta
+            return NoiseWindows(center, np.tile(offs, signs.size // offs.size), signs, scale, c.noise_seed,
+                                self.table_size, dom), new
+        eps = self._noise(state)
+        return Dense(gaussian_candidates(theta, scale, lambda i: eps[np.arange(i.start, i.stop) % eps.shape[0]], signs, dom)), new
 
 
 class ES(_Gaussian):
