@@ -6,8 +6,9 @@ fraction, return) are reported apart from the loss, and test metrics only throug
 which the driver calls once, on the already selected solution, so selection never sees test data.
 
 Optional capabilities are extra ``evaluate_<form>`` methods named in ``capabilities``:
-``"deltas"`` (changes against a base point, see ``population.Deltas``) and ``"lowrank"`` (see
-``population.LowRank``). The evaluator uses them when a solver asks in that form, and falls back to
+``"deltas"`` (changes against a base point, see ``population.Deltas``), ``"lowrank"`` (see
+``population.LowRank``) and ``"noise"`` (Gaussian windows of a shared noise table, see
+``population.NoiseWindows``). The evaluator uses them when a solver asks in that form, and falls back to
 ``request.dense()`` otherwise, so a capability is a speed-up, never a requirement.
 """
 from __future__ import annotations
@@ -33,7 +34,7 @@ class Problem:
       Config        dataclass of the problem's options (CLI flags are generated from it)
       backend       ``"numpy"`` or ``"torch"``: the array type ``evaluate`` receives
       stochastic    True when the loss depends on the per-generation ``seed`` (minibatch, episodes)
-      capabilities  extra request forms this problem evaluates natively: {"deltas", "lowrank"}
+      capabilities  extra request forms this problem evaluates natively: {"deltas", "lowrank", "noise"}
       default_solver  the solver used when none is named
       solver_defaults per-solver config settings suited to this problem's scale (user settings win)
     """
