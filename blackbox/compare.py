@@ -314,7 +314,7 @@ def run_cell(spec: dict, runs_dir: str, checkpoint_every: float = 60.0) -> dict:
     """Run one cell and write its JSON atomically; returns a one-line summary for the console."""
     import numpy as np
 
-    from .driver import make_problem, make_solver, solve, versions
+    from .driver import make_problem, make_solver, solve, versions, with_problem_defaults
     from .solver import Spec
     cell = Cell(**spec)
     path = os.path.join(runs_dir, cell.stem + ".json")
@@ -328,7 +328,7 @@ def run_cell(spec: dict, runs_dir: str, checkpoint_every: float = 60.0) -> dict:
             record.update(status="skipped", reason=f"dim {problem.dim} > max_dim {cell.max_dim}", dim=int(problem.dim))
             _atomic_json(path, record)
             return {"status": "skipped", "line": f"{head}: skipped (dim {problem.dim} > {cell.max_dim})"}
-        solver = make_solver(cell.solver, Spec.of(problem), cell.solver_options)
+        solver = make_solver(cell.solver, Spec.of(problem), with_problem_defaults(problem, cell.solver, cell.solver_options))
         if "torch" in sys.modules:
             sys.modules["torch"].set_num_threads(1)
         trace = Trace(cell.evals, cell.seconds)

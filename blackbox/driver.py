@@ -159,6 +159,14 @@ def make_solver(solver, spec: Spec, config=None) -> Solver:
     return cls(spec, config)
 
 
+def with_problem_defaults(problem, solver, config):
+    """A solver config given by name or dict, on top of the problem's suggested settings for that
+    solver (``problem.solver_defaults``; the user's settings win)."""
+    if isinstance(solver, str) and (config is None or isinstance(config, dict)):
+        return {**getattr(problem, "solver_defaults", {}).get(solver, {}), **(config or {})}
+    return config
+
+
 def solve(problem, solver: str | Solver | None = None, config=None, *, problem_config=None,
           evals: int | None = None, seconds: float | None = None, target: float | None = None,
           seed: int = 0, x0=None, callbacks=(), checkpoint: str | None = None,
@@ -186,9 +194,7 @@ def solve(problem, solver: str | Solver | None = None, config=None, *, problem_c
     problem = make_problem(problem, problem_config)
     spec = Spec.of(problem)
     solver = solver or getattr(problem, "default_solver", "polystep")
-    if isinstance(solver, str) and (config is None or isinstance(config, dict)):
-        config = {**getattr(problem, "solver_defaults", {}).get(solver, {}), **(config or {})}
-    solver = make_solver(solver, spec, config)
+    solver = make_solver(solver, spec, with_problem_defaults(problem, solver, config))
     for attr in getattr(solver, "requires", ()):
         if not hasattr(problem, attr):
             raise ValueError(f"solver {solver.name!r} needs a problem with {attr!r}; {problem.name} has none")

@@ -192,3 +192,15 @@ def test_cli_compare_in_worker_processes(tmp_path):
     assert rep.runs["rastrigin-dim=3__openai-es-popsize=8__seed1"]["solver_config"]["popsize"] == 8
     assert rep.runs["rastrigin-dim=3__random-popsize=8__seed0"]["solver_config"]["popsize"] == 8
     assert "| openai-es[popsize=8] | 2 |" in (out / "summary.md").read_text()
+
+
+def test_cells_use_the_problems_suggested_solver_settings(tmp_path, monkeypatch):
+    """A cell runs a solver exactly as ``blackbox solve`` would: the problem's suggested settings
+    under the grid's own options."""
+    from problems.benchmarks import Sphere
+    monkeypatch.setattr(Sphere, "solver_defaults", {"random": {"popsize": 8, "sigma": 0.5}})
+    grid = Grid.parse(["sphere:dim=3"], ["random:sigma=0.2"], seeds=1, evals=40)
+    run(grid, str(tmp_path / "d"), workers=0, echo=lambda line: None)
+    [f] = (tmp_path / "d" / "runs").glob("*.json")
+    cfg = json.loads(f.read_text())["solver_config"]
+    assert cfg["popsize"] == 8 and cfg["sigma"] == 0.2
