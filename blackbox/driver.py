@@ -159,6 +159,13 @@ def make_solver(solver, spec: Spec, config=None) -> Solver:
     return cls(spec, config)
 
 
+# With a time-only budget, solver.plan() gets the evaluations the run is expected to reach, from the
+# pace of the generations after the first (which may compile kernels): measured over PLAN_AFTER
+# generations, or fewer when they take PLAN_AFTER_FRACTION of the budget.
+PLAN_AFTER = 20
+PLAN_AFTER_FRACTION = 0.02
+
+
 def with_problem_defaults(problem, solver, config):
     """A solver config given by name or dict, on top of the problem's suggested settings for that
     solver (``problem.solver_defaults``; the user's settings win)."""
@@ -216,8 +223,12 @@ def solve(problem, solver: str | Solver | None = None, config=None, *, problem_c
         seed = run.seed
     else:
         run = _RunState.fresh(problem, solver, seed, x0)
-        if hasattr(solver, "plan"):  # let the solver fit its schedules to the budget (once, at the start)
-            run.state = solver.plan(run.state, evals=evals)
+        if hasattr(solver, "plan") and (evals is not None or seconds is None):
+            run.state = solver.plan(run.state, evals=evals)  # fit schedules to the budget, once
+            run.planned = True
+    # A time-only budget: the solver's schedules are fitted once the pace is known (see PLAN_AFTER)
+    plan_on_time = hasattr(solver, "plan") and not run.planned and seconds is not None and not native
+    pace_from = None
     run.bind(problem, solver)
     start = (time.perf_counter() if started is None else started) - run.elapsed
     last_ckpt = time.perf_counter()
@@ -248,6 +259,14 @@ def solve(problem, solver: str | Solver | None = None, config=None, *, problem_c
                 if problem.stochastic and run.generation % max(1, validate_every) == 0:
                     run.validate(problem, solver)
                 elapsed = time.perf_counter() - start
+                if plan_on_time:
+                    pace_from = pace_from or (run.generation, elapsed)  # after the first (compiling) one
+                    done, spent = run.generation - pace_from[0], elapsed - pace_from[1]
+                    if done >= PLAN_AFTER or (done and spent >= PLAN_AFTER_FRACTION * seconds):
+                        per_gen = spent / done
+                        gens = run.generation + max(0.0, seconds - elapsed) / max(per_gen, 1e-9)
+                        run.state = solver.plan(run.state, evals=int(gens * run.evals / run.generation))
+                        run.planned, plan_on_time = True, False
                 show.update(best=run.reported_loss(), current=run.last_loss, evals=run.evals,
                             elapsed=elapsed, extra=_live(problem, run))
                 tick = Tick(run.generation, run.evals, elapsed, run.best_loss, run.last_loss, run.state)
@@ -332,6 +351,7 @@ class _RunState:
     val_x: np.ndarray | None = None
     val_loss: float = np.inf
     validation_evals: int = 0
+    planned: bool = False  # the solver's plan() has run (kept in checkpoints: a resumed run never re-plans)
 
     @classmethod
     def fresh(cls, problem, solver, seed, x0):
@@ -370,7 +390,7 @@ class _RunState:
         arrays = {k: v for k, v in (("best_x", self.best_x), ("val_x", self.val_x)) if v is not None}
         meta = {k: getattr(self, k) for k in ("seed", "evals", "generation", "best_loss", "last_loss",
                                               "failures", "first_error", "history", "val_loss",
-                                              "validation_evals")}
+                                              "validation_evals", "planned")}
         meta.update(elapsed=elapsed, budget=budget, problem=self._problem, solver=self._solver,
                     problem_config=self._problem_cfg, solver_config=self._solver_cfg,
                     format="blackbox-checkpoint-1")
@@ -393,7 +413,7 @@ class _RunState:
                   failures=int(meta["failures"]), first_error=meta["first_error"],
                   history=list(meta["history"]), elapsed=float(meta["elapsed"]),
                   val_x=arrays.get("val_x"), val_loss=inf(meta["val_loss"]),
-                  validation_evals=int(meta["validation_evals"]))
+                  validation_evals=int(meta["validation_evals"]), planned=bool(meta.get("planned", True)))
         return run
 
     def bind(self, problem, solver):

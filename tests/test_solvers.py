@@ -426,3 +426,23 @@ def test_polystep_horizon_zero_fits_the_evaluation_budget(tmp_path):
                           callbacks=[lambda t: t.generation >= 5])
     resumed = blackbox.solve(p, "polystep", {"horizon": 0}, evals=5000, resume=ck)
     assert part.evals < r.evals and resumed.best_loss == r.best_loss and resumed.evals == r.evals
+
+
+def test_polystep_horizon_zero_fits_a_time_budget_from_the_pace():
+    """Under a time-only budget the driver plans after a few generations, from their pace."""
+    import time as _time
+
+    import blackbox
+    from problems.benchmarks import Sphere
+
+    class Slow(Sphere):
+        def evaluate(self, population, seed=0):
+            _time.sleep(0.002)  # ~2 ms a generation, whatever the load: about 500 in a second
+            return super().evaluate(population, seed)
+
+    seen = {}
+    blackbox.solve(Slow(), "polystep", {"horizon": 0, "particles_per_step": 4}, seconds=1.0,
+                   callbacks=[lambda t: seen.setdefault(t.generation, t.state.get("horizon"))])
+    assert seen[1] is None  # not planned yet: still measuring the pace
+    planned = [h for h in seen.values() if h is not None]
+    assert planned and 100 < planned[0] < 800  # fitted to the ~500 generations a second allows, not 1000
