@@ -273,10 +273,13 @@ def list_cmd():
 @click.option("--time", "seconds", type=FLOAT, default=None, help="Wall-time budget of every cell, seconds.")
 @click.option("--target", type=FLOAT, default=None, help="Stop a cell once its best loss is <= this.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output directory (reused: finished cells are skipped).")
-@click.option("--workers", type=INT, default=2, show_default=True, help="Cells run at once, one single-threaded process each (0 = in this process).")
+@click.option("--workers", type=INT, default=2, show_default=True, help="Cells run at once, one single-threaded process each (0 = in this process; with --ray: the local Ray's CPUs).")
+@click.option("--ray", "use_ray", is_flag=True, help="Run the cells as one-CPU Ray tasks (a local Ray unless --ray-address).")
+@click.option("--ray-address", default=None, help="Run the cells on this Ray cluster (e.g. 'auto' or 'HOST:6379').")
 @click.option("--pivot", "pivots", multiple=True, metavar="METRIC",
               help="Also write out/pivot.md: problems x solvers of this metric (best_loss, wall_time, or a metric name).")
-def compare_cmd(grid_file, problems, problem_opts, solvers, solver_opts, seeds, evals, seconds, target, out, workers, pivots):
+def compare_cmd(grid_file, problems, problem_opts, solvers, solver_opts, seeds, evals, seconds, target, out, workers,
+                use_ray, ray_address, pivots):
     """Compare solvers head to head: problems x solvers x seeds, budget-matched.
 
     Writes out/runs/*.json (one per run), out/summary.md and out/plots/*.png; rerun the same
@@ -295,7 +298,8 @@ def compare_cmd(grid_file, problems, problem_opts, solvers, solver_opts, seeds, 
             raise click.UsageError("need at least one --problem and one --solver (or --grid FILE)")
         grid = Grid.parse(problems, solvers, 3 if seeds is None else seeds, evals, seconds, target,
                           list(problem_opts), list(solver_opts))
-    report = run(grid, out, workers=workers, echo=click.echo, pivots=list(pivots) or None)
+    report = run(grid, out, workers=workers, echo=click.echo, pivots=list(pivots) or None, ray=use_ray,
+                 ray_address=ray_address)
     click.echo(f"summary   {os.path.join(out, 'summary.md')} ({len(report.runs)} runs)")
 
 

@@ -229,10 +229,11 @@ def _slug(text: str) -> str:
 
 # -- running --------------------------------------------------------------------------------------
 def run(grid: Grid, out: str, workers: int = 2, echo=print, checkpoint_every: float = 60.0,
-        pivots=None) -> "Report":
+        pivots=None, ray: bool = False, ray_address: str | None = None) -> "Report":
     """Run every unfinished cell of ``grid`` under ``out`` (``workers`` processes; 0 = in this
-    process), then write ``summary.md``, the plots and, for each metric in ``pivots``, a
-    problems x solvers table in ``pivot.md``. Returns the report of all finished cells."""
+    process; with ``ray``/``ray_address`` as one-CPU Ray tasks on a local Ray or a cluster), then
+    write ``summary.md``, the plots and, for each metric in ``pivots``, a problems x solvers table
+    in ``pivot.md``. Returns the report of all finished cells."""
     grid.check()
     runs_dir = os.path.join(out, "runs")
     os.makedirs(runs_dir, exist_ok=True)
@@ -242,13 +243,16 @@ def run(grid: Grid, out: str, workers: int = 2, echo=print, checkpoint_every: fl
         done = _finished(os.path.join(runs_dir, cell.stem + ".json"), cell)
         if not done:
             todo.append(cell)
-    echo(f"{len(cells)} cells, {len(cells) - len(todo)} already finished, {len(todo)} to run "
-         f"({workers or 'in-process'} worker{'s' if workers != 1 else ''}) -> {out}")
+    where = (f"Ray tasks at {ray_address}" if ray_address else "local Ray tasks") if (ray or ray_address) else \
+        f"{workers or 'in-process'} worker{'s' if workers != 1 else ''}"
+    echo(f"{len(cells)} cells, {len(cells) - len(todo)} already finished, {len(todo)} to run ({where}) -> {out}")
     _atomic_json(os.path.join(out, "grid.json"), {"cells": [c.spec() for c in cells]})
     n_done = len(cells) - len(todo)
     interrupted = False
     try:
-        for summary in _execute(todo, runs_dir, workers, checkpoint_every):
+        cells_out = _execute_ray(todo, runs_dir, workers, checkpoint_every, ray_address) if (ray or ray_address) \
+            else _execute(todo, runs_dir, workers, checkpoint_every)
+        for summary in cells_out:
             n_done += summary["status"] in ("done", "skipped")
             echo(f"[{n_done}/{len(cells)}] {summary['line']}")
             if summary["status"] == "interrupted":  # Ctrl-C reached a running cell: stop the grid
@@ -302,6 +306,52 @@ def _execute(todo, runs_dir, workers, checkpoint_every):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def _execute_ray(todo, runs_dir, workers, checkpoint_every, address):
+    """Cells as one-CPU Ray tasks. A task runs its cell in a scratch folder of its own node and
+    sends the files back, so nodes need no shared filesystem; the result files are written here,
+    the run JSON last (a cell counts as finished only once its JSON exists). A task whose node or
+    worker dies is reported lost and runs again on the next invocation (from scratch: its
+    checkpoints lived on that node)."""
+    try:
+        import ray
+    except ImportError:
+        raise ValueError("--ray needs ray: pip install 'blackbox[ray]'") from None
+    from .ray_evaluator import connect, remote_single_thread
+    connect(ray, workers or None, address)
+    task = remote_single_thread(ray, _cell_in_scratch)
+    refs = {task.remote(c.spec(), checkpoint_every): c for c in todo}
+    pending = list(refs)
+    while pending:
+        [ref], pending = ray.wait(pending, num_returns=1)
+        c = refs[ref]
+        try:
+            summary, files = ray.get(ref)
+        except (ray.exceptions.RayError, OSError) as e:
+            yield {"status": "lost", "line": f"{c.problem_label} · {c.solver_label} · seed {c.seed}: "
+                                              f"Ray task lost ({type(e).__name__}); rerun to retry"}
+            continue
+        json_name = c.stem + ".json"
+        for name in sorted(files, key=lambda n: n == json_name):  # the JSON last
+            tmp = os.path.join(runs_dir, name + ".part")
+            with open(tmp, "wb") as fh:
+                fh.write(files[name])
+            os.replace(tmp, os.path.join(runs_dir, name))
+        yield summary
+
+
+def _cell_in_scratch(spec, checkpoint_every):
+    """What a Ray task runs: the cell in a temporary folder; (summary, {file name: bytes})."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        summary = run_cell(spec, d, checkpoint_every)
+        files = {}
+        for name in os.listdir(d):
+            if not name.endswith(".ckpt.npz"):
+                with open(os.path.join(d, name), "rb") as fh:
+                    files[name] = fh.read()
+    return summary, files
 
 
 def _single_thread():

@@ -53,6 +53,20 @@ def without(chunk, names):
     return out
 
 
+def connect(ray, workers: int | None, address: str | None) -> int:
+    """Start a local Ray with ``workers`` CPUs, or join the cluster at ``address`` (unless Ray is
+    already up); returns the worker count to use (all the cluster's CPUs when not given)."""
+    if not ray.is_initialized():
+        kw = {"address": address} if address else {"num_cpus": workers}
+        ray.init(include_dashboard=False, log_to_driver=False, ignore_reinit_error=True, **kw)
+    return workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def remote_single_thread(ray, fn):
+    """``fn`` as a one-CPU Ray task with the single-threaded environment of the actors."""
+    return ray.remote(num_cpus=1, runtime_env=_actor_env(), max_retries=0)(fn)
+
+
 def _actor_class(ray):
     @ray.remote(num_cpus=1, runtime_env=_actor_env())
     class ProblemActor:
@@ -81,10 +95,7 @@ class RayEvaluator(ChunkedEvaluator):
         except ImportError:
             raise ValueError("the Ray evaluator needs ray: pip install 'blackbox[ray]'") from None
         self.ray = ray
-        if not ray.is_initialized():
-            kw = {"address": address} if address else {"num_cpus": workers}
-            ray.init(include_dashboard=False, log_to_driver=False, ignore_reinit_error=True, **kw)
-        workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        workers = connect(ray, workers, address)
         super().__init__(workers, strict, chunks_per_worker)
         self.actors: list = []
         self._problem_ref = None

@@ -137,3 +137,21 @@ def test_ray_ships_the_es_center_once_per_generation_and_matches_in_process(ray_
     ev.close()
     for a, b in zip(got, es_losses_and_point(InProcessEvaluator(), dim=dim, gens=3)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_compare_runs_cells_as_ray_tasks_with_the_in_process_results(ray_local, tmp_path):
+    import json
+
+    from blackbox.compare import Grid, run
+    grid = Grid.parse(["sphere:dim=4"], ["random", "es"], seeds=1, evals=200)
+    lines = []
+    run(grid, str(tmp_path / "ray"), ray=True, echo=lines.append)
+    run(grid, str(tmp_path / "local"), workers=0, echo=lambda line: None)
+    assert "local Ray tasks" in lines[0]
+    for f in sorted((tmp_path / "local" / "runs").glob("*.json")):
+        mine, theirs = json.loads(f.read_text()), json.loads((tmp_path / "ray" / "runs" / f.name).read_text())
+        assert theirs["status"] == "done" and theirs["best_loss"] == mine["best_loss"] and theirs["evals"] == mine["evals"]
+    assert (tmp_path / "ray" / "summary.md").exists()
+    lines.clear()
+    run(grid, str(tmp_path / "ray"), ray=True, echo=lines.append)  # finished cells come back from the JSONs
+    assert "2 already finished, 0 to run" in lines[0]
