@@ -37,8 +37,9 @@ hovering until its 1000-step limit); validation, test and animations always run 
 own limit, so reported returns are those of the standard task.
 
 Seeds: training episodes use seeds below 2**30 drawn from ``seed``; ``metrics``/``validation_loss``
-use the fixed seeds 2**30 + i and ``test_metrics`` the fixed seeds 2**30 + 2**29 + i, so the
-reported returns never come from training episodes.
+use the fixed seeds 2**30 + i (``extra_validation_returns`` the ones after those) and
+``test_metrics`` the fixed seeds 2**30 + 2**29 + i, so the reported returns never come from
+training episodes.
 
 gymnasium is imported only here, never by ``import blackbox``.
 """
@@ -360,6 +361,15 @@ class GymPolicy(Problem):
 
     def validation_loss(self, x):
         return -float(self._fresh_returns(x, VALIDATION_SEED0, self.config.eval_episodes).mean())
+
+    def extra_validation_returns(self, population, n: int) -> np.ndarray:
+        """Returns (pop, n) on the ``n`` validation seeds after those of ``metrics``
+        (2**30 + eval_episodes + i): a second, disjoint validation draw for re-ranking a few
+        finalists picked on the first, so the final pick is not the luckiest of many noisy means."""
+        first = VALIDATION_SEED0 + self.config.eval_episodes
+        if first + n > TEST_SEED0:
+            raise ValueError(f"gym: {n} extra validation episodes would reach the test seeds")
+        return self.returns(population, first + np.arange(n), self.eval_max_steps)
 
     def test_metrics(self, x):
         r = self._fresh_returns(x, TEST_SEED0, self.config.test_episodes)

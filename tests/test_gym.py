@@ -129,6 +129,16 @@ def test_report_uses_fresh_seeds_and_the_standard_horizon():
     assert t["test_return"] == 500.0 and t["test_episodes"] == 4
 
 
+def test_extra_validation_follows_the_first_validation_set():
+    p = GymPolicy(GymConfig(eval_episodes=3))
+    X = np.random.default_rng(1).normal(size=(2, p.dim))  # random CartPole policies: returns vary by seed
+    first_five = p.returns(X, VALIDATION_SEED0 + np.arange(5), p.eval_max_steps)
+    assert not np.array_equal(first_five[:, :2], first_five[:, 3:])
+    assert np.array_equal(p.extra_validation_returns(X, 2), first_five[:, 3:])  # seeds 2**30 + 3, + 4
+    with pytest.raises(ValueError, match="test seeds"):
+        p.extra_validation_returns(X, TEST_SEED0 - VALIDATION_SEED0)
+
+
 def test_vectorized_equals_reference_cartpole():
     p = GymPolicy(GymConfig(env="CartPole-v1", max_steps=120, norm_episodes=3))
     assert p.backend == "vector_entry_point"
