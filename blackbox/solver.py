@@ -78,7 +78,7 @@ class Solver:
     # Optional: ``plan(state, evals) -> state`` is called once per run by the driver, so a solver
     # can fit its schedules to the budget: before the first generation with the evaluation budget
     # (None without one), or, under a time-only budget, after a few generations with the
-    # evaluations the measured pace will reach (driver.PLAN_AFTER). Store the result in the state.
+    # evaluations the measured pace will reach (driver.PLAN_AFTER_FRACTION). Store the result in the state.
 
     def recommend(self, state: State) -> np.ndarray:
         """The solver's current point (mean, centre, elite): what it would return right now."""
