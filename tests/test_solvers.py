@@ -419,7 +419,8 @@ def test_polystep_horizon_zero_fits_the_evaluation_budget(tmp_path):
     per_gen = len(s.ask(state)[0])
     assert s.plan(state, evals=100 * per_gen)["horizon"] == 100
     assert s.plan(state, evals=None)["horizon"] == 1000
-    assert "horizon" not in cls(Spec.of(p), cls.Config()).plan(state, evals=500)  # an explicit horizon stays
+    assert "horizon" not in cls(Spec.of(p), cls.Config(horizon=1000)).plan(state, evals=500)  # an explicit horizon stays
+    assert cls.Config().horizon == 0  # the default fits the budget
     r = blackbox.solve(p, "polystep", {"horizon": 0}, evals=5000, seed=1)
     ck = str(tmp_path / "c.npz")
     part = blackbox.solve(p, "polystep", {"horizon": 0}, evals=5000, seed=1, checkpoint=ck,

@@ -62,7 +62,7 @@ class PolyStepConfig:
     particle_size: int = 2  # coordinates (bits) per particle
     polytope: str = "simplex"  # simplex (d+1 vertices), orthoplex (2d) or cube (2^d)
     particles_per_step: int = 0  # particles probed per generation; 0 = all (capped so a dense fallback stays < 16M floats)
-    horizon: int = 1000  # steps over which the schedules run (held at *_end after); 0 = fit the evaluation budget
+    horizon: int = 0  # steps over which the schedules run (held at *_end after); 0 = fit the run's budget (1000 without one)
     eps_start: float = 1.0  # softmax temperature, in units of the within-particle loss spread
     eps_end: float = 1.0  # temperature at the horizon
     eps_schedule: str = "constant"  # constant, linear or cosine
