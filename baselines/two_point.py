@@ -43,7 +43,7 @@ class MeZOConfig:
 
     lr: float = 0.01  # SGD learning rate (at step 0)
     lr_end: float = 0.01  # learning rate at the horizon
-    lr_schedule: str = "constant"  # constant, linear or cosine
+    lr_schedule: str = "constant"  # constant, linear, cosine or geometric
     horizon: int = 1000  # steps over which the lr schedule runs
     eps: float = 1e-3  # perturbation scale (MeZO: 1e-3)
     weight_decay: float = 0.0  # L2 coefficient added to the estimate

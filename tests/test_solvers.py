@@ -447,3 +447,11 @@ def test_polystep_horizon_zero_fits_a_time_budget_from_the_pace():
     assert seen[1] is None  # not planned yet: still measuring the pace
     planned = [h for h in seen.values() if h is not None]
     assert planned and 100 < planned[0] < 800  # fitted to the ~500 generations a second allows, not 1000
+
+
+def test_geometric_schedule_spends_equal_steps_per_factor():
+    from blackbox.solvers.common import check_schedule, schedule
+    assert schedule(kind="geometric", start=0.1, end=0.001, step=5, horizon=10) == pytest.approx(0.01)
+    assert schedule(kind="geometric", start=0.1, end=0.001, step=50, horizon=10) == pytest.approx(0.001)
+    with pytest.raises(ValueError, match="step_radius_start and step_radius_end must be > 0"):
+        check_schedule("polystep", "step_radius", "geometric", 0.1, 0.0, positive=False)

@@ -37,7 +37,7 @@ class CGEConfig(OptimizerConfig):
 
     lr: float = 0.1  # learning rate at step 0
     lr_end: float = 1e-4  # learning rate at the horizon
-    lr_schedule: str = "cosine"  # constant, linear or cosine
+    lr_schedule: str = "cosine"  # constant, linear, cosine or geometric
     difference: str = "forward"  # forward (1 + k candidates) or central (2k candidates)
     h: float = 1e-3  # finite-difference step (real domains)
     coord_ratio: float = 1.0  # fraction of coordinates estimated per step (random mask)

@@ -9,16 +9,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SCHEDULES = ("constant", "linear", "cosine")
+SCHEDULES = ("constant", "linear", "cosine", "geometric")
 
 # A request evaluated through ``dense()`` costs pop x dim floats; solvers keep it under this.
 DENSE_BUDGET = 1 << 24
 
 
 def schedule(*, kind: str, start: float, end: float, step: int, horizon: int) -> float:
-    """Value of a schedule at ``step`` of ``horizon``: constant (= start), linear or cosine from
-    ``start`` to ``end``; held at ``end`` after the horizon. Keyword-only on purpose: a start/end
-    or kind/value swap cannot go unnoticed."""
+    """Value of a schedule at ``step`` of ``horizon``: constant (= start), linear, cosine or
+    geometric (equal time per factor, so little of it at large values) from ``start`` to ``end``;
+    held at ``end`` after the horizon. Keyword-only on purpose: a start/end or kind/value swap
+    cannot go unnoticed."""
     if kind == "constant" or horizon <= 0:
         return float(start)
     t = min(max(step, 0) / horizon, 1.0)
@@ -26,13 +27,15 @@ def schedule(*, kind: str, start: float, end: float, step: int, horizon: int) ->
         return float(start + (end - start) * t)
     if kind == "cosine":
         return float(end + 0.5 * (start - end) * (1.0 + math.cos(math.pi * t)))
+    if kind == "geometric":
+        return float(start * (end / start) ** t)
     raise ValueError(f"unknown schedule {kind!r}; expected one of {', '.join(SCHEDULES)}")
 
 
 def check_schedule(owner: str, field: str, kind: str, start: float, end: float, positive=True) -> None:
     if kind not in SCHEDULES:
         raise ValueError(f"{owner}: {field}_schedule must be one of {', '.join(SCHEDULES)}, got {kind!r}")
-    if positive and not (start > 0 and end > 0):
+    if (positive or kind == "geometric") and not (start > 0 and end > 0):
         raise ValueError(f"{owner}: {field}_start and {field}_end must be > 0 (for lr: lr and lr_end), got {start} and {end}")
 
 
@@ -49,7 +52,7 @@ class OptimizerConfig:
     optimizer: str = "adam"  # adam or sgd (sgd uses `momentum`)
     lr: float = 0.05  # learning rate of the step on the mean / point (at step 0)
     lr_end: float = 0.05  # learning rate at the horizon
-    lr_schedule: str = "constant"  # constant, linear or cosine from lr to lr_end over the horizon
+    lr_schedule: str = "constant"  # constant, linear, cosine or geometric from lr to lr_end over the horizon
     beta1: float = 0.9  # adam: first-moment decay
     beta2: float = 0.999  # adam: second-moment decay
     momentum: float = 0.0  # sgd: heavy-ball momentum

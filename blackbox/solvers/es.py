@@ -46,7 +46,7 @@ class ESConfig(OptimizerConfig):
     antithetic: bool = True  # evaluate mean + sigma*eps and mean - sigma*eps as a pair
     sigma_start: float = 0.1  # perturbation std at step 0
     sigma_end: float = 0.1  # perturbation std at the horizon
-    sigma_schedule: str = "constant"  # constant, linear or cosine
+    sigma_schedule: str = "constant"  # constant, linear, cosine or geometric
     horizon: int = 1000  # steps over which the sigma schedule runs
     fitness: str = "centered_ranks"  # centered_ranks, zscore or raw
     noise: str = "table"  # table (fixed seeded float32 table, offsets in state) or seeded (re-drawn)
@@ -202,7 +202,7 @@ class SNESConfig:
     antithetic: bool = True  # mirrored samples mean +- sigma*eps
     sigma_start: float = 0.5  # initial per-coordinate std (the sigma schedule scales the adapted sigma)
     sigma_end: float = 0.5  # scheduled multiplier target: sigma_end/sigma_start at the horizon
-    sigma_schedule: str = "constant"  # constant, linear or cosine
+    sigma_schedule: str = "constant"  # constant, linear, cosine or geometric
     horizon: int = 1000  # steps over which the sigma schedule runs
     lr_mean: float = 1.0  # natural-gradient step on the mean
     lr_sigma: float = 0.0  # natural-gradient step on log sigma; 0 = auto (3 + ln dim) / (5 sqrt dim)

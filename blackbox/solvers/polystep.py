@@ -32,7 +32,7 @@ particles aligned with the blocks solves the deceptive trap at ``eps`` 0.2 (at 1
 the many patterns towards all-zeros wins).
 
 Schedules: ``eps``, ``probe_radius`` and ``step_radius`` each have ``*_start``, ``*_end`` and
-``*_schedule`` (constant, linear, cosine) over ``horizon`` steps.
+``*_schedule`` (constant, linear, cosine, geometric) over ``horizon`` steps.
 
 Targets reached by the defaults with ``horizon`` = the number of steps (tests/test_solvers.py,
 best evaluated loss; seeds 0-3 typically far below): sphere dim 10 < 1e-3 in 300 steps (~1e-20),
@@ -65,13 +65,13 @@ class PolyStepConfig:
     horizon: int = 0  # steps over which the schedules run (held at *_end after); 0 = fit the run's budget (1000 without one)
     eps_start: float = 1.0  # softmax temperature, in units of the within-particle loss spread
     eps_end: float = 1.0  # temperature at the horizon
-    eps_schedule: str = "constant"  # constant, linear or cosine
+    eps_schedule: str = "constant"  # constant, linear, cosine or geometric
     probe_radius_start: float = 1.0  # distance of the probed vertices from the particle
     probe_radius_end: float = 0.001  # probe radius at the horizon
-    probe_radius_schedule: str = "cosine"  # constant, linear or cosine
+    probe_radius_schedule: str = "cosine"  # constant, linear, cosine or geometric
     step_radius_start: float = 1.0  # length of a move towards the vertex barycentre
     step_radius_end: float = 0.001  # step radius at the horizon
-    step_radius_schedule: str = "cosine"  # constant, linear or cosine
+    step_radius_schedule: str = "cosine"  # constant, linear, cosine or geometric
     momentum: float = 0.0  # heavy-ball momentum on the particle moves (real domains)
     transport: str = "softmax"  # softmax (per particle) or sinkhorn (balanced particles x vertices plan)
     sinkhorn_iters: int = 20  # Sinkhorn iterations when transport=sinkhorn
