@@ -241,6 +241,11 @@ def snn_deltas(offsets, kind, neuron, other, value, XT, I1T, W1, b1, W2, b2, fir
     return out
 
 
+def threads() -> int:
+    """Numba threads in use (the deltas kernel splits its candidates into this many chunks)."""
+    return numba.get_num_threads()
+
+
 def set_threads(n: int) -> None:
     """Numba and torch threads, in this order: numba's OpenMP layer shares the runtime with torch,
     and setting numba's count resets torch's to the core count (measured here: torch back at 2

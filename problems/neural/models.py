@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 import torch
 
@@ -100,7 +99,7 @@ class SpikingMLP(NeuralProblem):
         value = np.asarray(d.values, np.float64)[order].astype(np.float32)
         losses = kernels.snn_deltas(np.asarray(d.offsets, np.int64), kind, neuron, other, value,
                                     x.T.contiguous().numpy(), I1T, W1, b1, W2, b2,
-                                    first, acc, ce, y.numpy(), steps, beta, th, scale, numba.get_num_threads())
+                                    first, acc, ce, y.numpy(), steps, beta, th, scale, kernels.threads())
         return torch.from_numpy(losses)
 
     def _block(self, base: torch.Tensor, name: str) -> np.ndarray:
