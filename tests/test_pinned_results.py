@@ -1,0 +1,115 @@
+"""Same seed, same numbers: the best loss (and selected solution) of a short run of every registered solver, pinned.
+
+The values were recorded before the architecture step (issue 13) rearranged the driver, the solver
+base class and the MAX-SAT search; any change to them means a refactor changed behaviour. Run this
+file as a script to print the current values when a deliberate algorithm change needs new pins.
+"""
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+import blackbox
+from blackbox.domain import Real
+from blackbox.problem import Problem
+
+
+@dataclass
+class _StairConfig:
+    dim: int = 4
+
+
+class SmoothStaircase(Problem):
+    """floor(4 ||x||^2) / 4 with its smooth twin ||x||^2 (for the adam-ceiling baseline)."""
+
+    name = "pinned-staircase"
+    Config = _StairConfig
+
+    def __init__(self, config=None):
+        self.config = config or _StairConfig()
+        self.dim, self.domain = self.config.dim, Real()
+
+    def initial(self, rng):
+        return rng.uniform(-2, 2, self.dim)
+
+    def evaluate(self, population, seed=0):
+        p = np.asarray(population, np.float64)
+        return np.floor(4 * np.sum(p * p, axis=1)) / 4
+
+    def batch(self, seed):
+        return seed
+
+    def surrogate_loss_torch(self, params, batch):
+        return (params ** 2).sum()
+
+
+# (solver, problem name or factory, problem options, evaluations)
+RUNS = [
+    ("random", "rastrigin", {"dim": 10}, 2000),
+    ("polystep", "rastrigin", {"dim": 10}, 2000),
+    ("es", "rastrigin", {"dim": 10}, 2000),
+    ("snes", "rastrigin", {"dim": 10}, 2000),
+    ("cge", "rastrigin", {"dim": 10}, 2000),
+    ("ga", "rastrigin", {"dim": 10}, 2000),
+    ("openai-es", "rastrigin", {"dim": 10}, 2000),
+    ("spsa", "rastrigin", {"dim": 10}, 2000),
+    ("mezo", "rastrigin", {"dim": 10}, 2000),
+    ("cma-es", "rastrigin", {"dim": 10}, 2000),
+    ("polystep", "trap", {"dim": 60}, 3000),
+    ("ga", "onemax", {"dim": 200}, 3000),
+    ("sls", "maxsat", {"vars": 300, "ratio": 4.3}, 20000),
+    ("polystep", "maxsat", {"vars": 300, "ratio": 4.3}, 3000),
+    ("adam-ceiling", SmoothStaircase, {}, 300),
+    ("polystep", "snn", {"train_subset": 2000, "val_size": 500}, 1500),
+    ("polystep", "int8-mlp", {"train_subset": 2000, "val_size": 500}, 600),
+]
+
+# printed by ``python tests/test_pinned_results.py`` on 67e1d8b, before the refactor:
+# (best evaluated loss, evaluations used, sum of the selected solution)
+PINNED = {
+    'random/rastrigin/dim=10': (32.63793802727412, 2016, -7.93138905471208),
+    'polystep/rastrigin/dim=10': (3.9798362284459188, 2000, 8.813559471132493e-08),
+    'es/rastrigin/dim=10': (28.31700493853596, 2000, -6.00639059447464),
+    'snes/rastrigin/dim=10': (8.804940560364813, 2000, 0.1581585679848394),
+    'cge/rastrigin/dim=10': (24.874320759845787, 2002, -6.968372518018548),
+    'ga/rastrigin/dim=10': (26.864694456718325, 2024, -6.964069720791562),
+    'openai-es/rastrigin/dim=10': (25.978565222004505, 2000, -5.96766572627236),
+    'spsa/rastrigin/dim=10': (69.12783655641402, 2000, -1.5788578416015193),
+    'mezo/rastrigin/dim=10': (96.1634933021544, 2000, 11.867635509306188),
+    'cma-es/rastrigin/dim=10': (18.904206971352465, 2000, -4.974787530669594),
+    'polystep/trap/dim=60': (11.0, 3003, 5.0),
+    'ga/onemax/dim=200': (1.0, 3016, 199.0),
+    'sls/maxsat/vars=300,ratio=4.3': (1.0, 20000, 146.0),
+    'polystep/maxsat/vars=300,ratio=4.3': (31.0, 3157, 162.0),
+    'adam-ceiling/pinned-staircase/': (3.5, 300, -1.1457159752803467),
+    'polystep/snn/train_subset=2000,val_size=500': (2.1817390534312784, 1552, -4.89087270742524),
+    'polystep/int8-mlp/train_subset=2000,val_size=500': (2.25052773051058, 679, 0.44579321186184906),
+}
+
+
+def run_one(solver, problem, options, evals):
+    if problem in ("snn", "int8-mlp"):
+        from conftest import data_dir
+        options = dict(options, data_dir=str(data_dir()))
+    if isinstance(problem, str):
+        r = blackbox.solve(problem, solver, problem_config=options, evals=evals, seed=3)
+    else:
+        r = blackbox.solve(problem(), solver, evals=evals, seed=3)
+    return r.best_loss, r.evals, float(np.sum(r.best_x))
+
+
+def key(solver, problem, options):
+    name = problem if isinstance(problem, str) else problem.name
+    return f"{solver}/{name}/" + ",".join(f"{k}={v}" for k, v in options.items() if k != "data_dir")
+
+
+@pytest.mark.parametrize("solver,problem,options,evals", RUNS, ids=[key(*r[:3]) for r in RUNS])
+def test_same_seed_same_best_loss(solver, problem, options, evals):
+    assert run_one(solver, problem, options, evals) == PINNED[key(solver, problem, options)]
+
+
+if __name__ == "__main__":
+    for solver, problem, options, evals in RUNS:
+        print(f"    {key(solver, problem, options)!r}: {run_one(solver, problem, options, evals)!r},")
+    sys.exit(0)
