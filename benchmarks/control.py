@@ -28,7 +28,7 @@ import numpy as np
 from blackbox.evaluator import InProcessEvaluator
 from blackbox.registry import solver_class
 from blackbox.solver import Spec, build_config
-from problems.control import GymConfig, GymPolicy
+from blackbox.problems.control import GymConfig, GymPolicy
 
 # name: (problem config, target validation return, seconds, {solver: option overrides})
 TASKS = {

@@ -16,7 +16,7 @@ def run(n: int, seconds: float, seed: int, walkers: int, cb: float, ratio: float
     t0 = time.perf_counter()
     c0 = time.process_time()
     from blackbox.solvers.sls import SLSConfig, run_sls
-    from problems.maxsat import MaxSAT, MaxSATConfig
+    from blackbox.problems.maxsat import MaxSAT, MaxSATConfig
 
     problem = MaxSAT(MaxSATConfig(vars=n, ratio=ratio, instance_seed=seed))
     t_gen = time.perf_counter() - t0
@@ -44,7 +44,7 @@ def parse_figure(n: int, seed: int):
     """Write a random 3-SAT instance of n variables as DIMACS and time reading it back."""
     import tempfile
 
-    from problems.maxsat.instance import generate, read_instance, write_instance
+    from blackbox.problems.maxsat.instance import generate, read_instance, write_instance
 
     inst = generate(n, seed=seed)
     with tempfile.TemporaryDirectory() as d:
@@ -67,7 +67,7 @@ def deltas_figure(n: int, seed: int):
     import numpy as np
 
     from blackbox.population import Deltas
-    from problems.maxsat import MaxSAT, MaxSATConfig
+    from blackbox.problems.maxsat import MaxSAT, MaxSATConfig
 
     p = MaxSAT(MaxSATConfig(vars=n, instance_seed=seed))
     rng = np.random.default_rng(seed)

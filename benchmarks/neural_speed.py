@@ -47,7 +47,7 @@ def main():
     import torch
 
     from blackbox.population import Block, Deltas, LowRank
-    from problems.neural.models import SNNConfig, SpikingMLP
+    from blackbox.problems.neural.models import SNNConfig, SpikingMLP
 
     cfg = dict(hidden=a.hidden, steps=a.steps, batch_size=a.batch, threads=a.threads)
     ours = SpikingMLP(SNNConfig(**cfg))

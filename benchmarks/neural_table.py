@@ -33,7 +33,7 @@ SOLVER_OPTIONS = {
 def adam_ceiling(problem, steps, seed, lr=3e-3):
     import torch
 
-    from problems.neural.base import DenseParams
+    from blackbox.problems.neural.base import DenseParams
 
     x = torch.from_numpy(problem.initial(np.random.default_rng(seed))).float().requires_grad_(True)
     opt = torch.optim.Adam([x], lr=lr)

@@ -29,7 +29,7 @@ import numpy as np
 from _example import example_args
 
 import blackbox
-from problems.control import GymConfig, GymPolicy
+from blackbox.problems.control import GymConfig, GymPolicy
 
 args = example_args(__doc__, lambda ap: ap.add_argument("--solver", default="ga"))
 

@@ -30,8 +30,8 @@ polystep 52.
 from _example import data_dir, example_args
 
 import blackbox
-from problems.maxsat import MaxSAT, MaxSATConfig
-from problems.maxsat.report import summary, write_model
+from blackbox.problems.maxsat import MaxSAT, MaxSATConfig
+from blackbox.problems.maxsat.report import summary, write_model
 
 args = example_args(__doc__)
 

@@ -13,7 +13,7 @@ from blackbox.evaluator import InProcessEvaluator
 from blackbox.problem import Problem
 from blackbox.registry import SOLVERS, solver_class
 from blackbox.solver import Spec
-from problems.benchmarks import Sphere, RealConfig
+from blackbox.problems.benchmarks import Sphere, RealConfig
 
 
 def sphere(dim):

@@ -197,7 +197,7 @@ def test_cli_compare_in_worker_processes(tmp_path):
 def test_cells_use_the_problems_suggested_solver_settings(tmp_path, monkeypatch):
     """A cell runs a solver exactly as ``blackbox solve`` would: the problem's suggested settings
     under the grid's own options."""
-    from problems.benchmarks import Sphere
+    from blackbox.problems.benchmarks import Sphere
     monkeypatch.setattr(Sphere, "solver_defaults", {"random": {"popsize": 8, "sigma": 0.5}})
     grid = Grid.parse(["sphere:dim=3"], ["random:sigma=0.2"], seeds=1, evals=40)
     run(grid, str(tmp_path / "d"), workers=0, echo=lambda line: None)

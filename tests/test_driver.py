@@ -157,7 +157,7 @@ def test_stochastic_problems_select_on_validation_and_share_the_minibatch():
 
 
 def test_problem_suggested_solver_settings_apply_under_the_users():
-    from problems.benchmarks import Sphere
+    from blackbox.problems.benchmarks import Sphere
 
     class Suggesting(Sphere):
         solver_defaults = {"random": {"popsize": 8, "sigma": 0.5}}

@@ -9,7 +9,7 @@ import pytest
 
 import gymnasium as gym  # the test extra installs it: fail, never skip
 
-from problems.control import TEST_SEED0, VALIDATION_SEED0, GymConfig, GymPolicy, save_animation  # noqa: E402
+from blackbox.problems.control import TEST_SEED0, VALIDATION_SEED0, GymConfig, GymPolicy, save_animation  # noqa: E402
 
 
 def cartpole_hand_policy(problem: GymPolicy) -> np.ndarray:
@@ -41,7 +41,7 @@ def reference_returns(problem: GymPolicy, population, seeds) -> np.ndarray:
 
 
 def test_import_blackbox_does_not_import_gymnasium():
-    code = "import sys, blackbox; assert 'gymnasium' not in sys.modules and 'problems.control' not in sys.modules"
+    code = "import sys, blackbox; assert 'gymnasium' not in sys.modules and 'blackbox.problems.control' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

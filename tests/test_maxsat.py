@@ -12,8 +12,8 @@ import pytest
 from blackbox.population import Deltas
 from blackbox.solver import Spec
 from blackbox.solvers.sls import SLS, SLSConfig, run_sls
-from problems.maxsat import MaxSAT, MaxSATConfig, from_clauses, generate, read_instance
-from problems.maxsat.report import exact_best
+from blackbox.problems.maxsat import MaxSAT, MaxSATConfig, from_clauses, generate, read_instance
+from blackbox.problems.maxsat.report import exact_best
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("BLACKBOX_DATA", ROOT.parent / "shared" / "data")) / "maxsat"
@@ -196,7 +196,7 @@ def test_mse_regression_suite_optima_and_unsat():
 
 @needs_data
 def test_rc2_exact_agrees_with_csv_and_solver():
-    from problems.maxsat.exact import exact_optimum, gap
+    from blackbox.problems.maxsat.exact import exact_optimum, gap
 
     rows = [r for r in mse_rows() if r["WCNFFile"].startswith("baseWCNFs")][:25] + mse_rows()[25:60]
     for r in rows:
@@ -236,7 +236,7 @@ def test_generic_solver_through_deltas():
 def walker_invariants(p, st):
     """Every walker's cached counts, breaks/scores, falsified lists and best cost match a
     recomputation from its assignments."""
-    from problems.maxsat import kernels as PK
+    from blackbox.problems.maxsat import kernels as PK
 
     W = st["x"].shape[0]
     for w in range(W):

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from problems.maxsat.instance import FormatError, format_instance, from_clauses, generate, parse, read_instance, write_instance
+from blackbox.problems.maxsat.instance import FormatError, format_instance, from_clauses, generate, parse, read_instance, write_instance
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("BLACKBOX_DATA", ROOT.parent / "shared" / "data")) / "maxsat"

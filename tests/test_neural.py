@@ -12,9 +12,9 @@ import torch  # noqa: E402  (the test extra installs it: fail, never skip)
 
 from blackbox.evaluator import InProcessEvaluator  # noqa: E402
 from blackbox.population import Block, Dense, LowRank  # noqa: E402
-from problems import data as D  # noqa: E402
-from problems.neural import models as M  # noqa: E402
-from problems.neural.base import DenseParams  # noqa: E402
+from blackbox.problems import data as D  # noqa: E402
+from blackbox.problems.neural import models as M  # noqa: E402
+from blackbox.problems.neural.base import DenseParams  # noqa: E402
 
 ALL = [M.SpikingMLP, M.Int8MLP, M.BinaryMLP, M.ArgmaxAttention, M.StaircaseMLP, M.HardMoE]
 LOWRANK = [c for c in ALL if "lowrank" in c.capabilities]

@@ -17,7 +17,7 @@ from blackbox.solvers.common import centered_ranks, schedule
 from blackbox.noise import noise_table, windows
 from blackbox.solvers.es import ES, SNES, openai_es_config
 from blackbox.solvers.polystep import PolyStep
-from problems.benchmarks import Ackley, OneMax, Rastrigin, Sphere, Staircase, Trap
+from blackbox.problems.benchmarks import Ackley, OneMax, Rastrigin, Sphere, Staircase, Trap
 
 
 def run(solver_name, prob, *, gens=None, evals=None, seed=0, **cfg):
@@ -411,7 +411,7 @@ def test_polystep_horizon_zero_fits_the_evaluation_budget(tmp_path):
     import blackbox
     from blackbox.registry import solver_class
     from blackbox.solver import Spec
-    from problems.benchmarks import Sphere
+    from blackbox.problems.benchmarks import Sphere
     p = Sphere()
     cls = solver_class("polystep")
     s = cls(Spec.of(p), cls.Config(horizon=0, particles_per_step=4))
@@ -434,7 +434,7 @@ def test_polystep_horizon_zero_fits_a_time_budget_from_the_pace():
     import time as _time
 
     import blackbox
-    from problems.benchmarks import Sphere
+    from blackbox.problems.benchmarks import Sphere
 
     class Slow(Sphere):
         def evaluate(self, population, seed=0):

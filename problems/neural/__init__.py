@@ -1,5 +1,5 @@
 """Neural adapters: non-differentiable image classifiers as forward-only Problems.
 
-Importing this package does not import torch; ``problems.neural.models`` (loaded by the registry
+Importing this package does not import torch; ``blackbox.problems.neural.models`` (loaded by the registry
 when a problem is built) does. See ``base`` for the batched and low-rank evaluation paths.
 """
