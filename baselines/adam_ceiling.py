@@ -7,10 +7,11 @@ model's losses and metrics. It answers "what would a surrogate-gradient method r
 number a forward-only solver is measured against; it uses gradients of a model that is not the
 problem, so it does not belong in the gradient-free rankings.
 
-Problem hook (duck-typed; listed in ``requires``):
+Problem hooks (declared on ``blackbox.Problem``; a problem that keeps the default
+``surrogate_loss_torch`` is refused):
 
     problem.surrogate_loss_torch(params: torch.Tensor (dim,), batch) -> scalar torch.Tensor
-    problem.batch(seed) -> batch            optional; without it the data seed itself is passed
+    problem.batch(seed) -> batch            default: the data seed itself
 
 The minibatch of step k is ``batch(data_seed(run seed, k))``, the driver's per-generation
 convention. Accounting: one Adam step (one forward + backward of ONE parameter vector on one
@@ -22,7 +23,6 @@ loss as for every solver. Budget-match by wall time (``--time``) for a cost-fair
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,7 +46,15 @@ class AdamCeiling(Solver):
     name = "adam-ceiling"
     Config = AdamCeilingConfig
     domains = frozenset({"real"})
-    requires = frozenset({"surrogate_loss_torch"})
+    native = True
+
+    @classmethod
+    def refuses(cls, problem_cls):
+        from blackbox.problem import Problem, overrides
+        if not overrides(problem_cls, "surrogate_loss_torch", Problem):
+            return (f"solver 'adam-ceiling' needs a problem with a smooth twin (surrogate_loss_torch); "
+                    f"{problem_cls.name} has none")
+        return None
 
     def check_config(self):
         c = self.config
@@ -66,17 +74,16 @@ class AdamCeiling(Solver):
     def _grad(self, problem, x, seed):
         import torch
         torch.set_num_threads(int(self.config.threads))
-        batch = problem.batch(seed) if hasattr(problem, "batch") else seed
+        batch = problem.batch(seed)
         p = torch.tensor(x, dtype=torch.float32, requires_grad=True)
         loss = problem.surrogate_loss_torch(p, batch)
         (g,) = torch.autograd.grad(loss, p)
         return float(loss.detach()), g.numpy().astype(np.float32)
 
-    def advance(self, state, problem, evals_left, seconds_left):
-        from blackbox.driver import data_seed
+    def _advance(self, state, problem, evals_left, seconds_left):
+        from blackbox.seeding import data_seed
         c = self.config
         steps = c.steps_per_call if evals_left is None else max(1, min(c.steps_per_call, int(evals_left) - 1))
-        deadline = time.perf_counter() + min(0.5, seconds_left if seconds_left is not None else 0.5)
         new = dict(state)
         x, used = state["x"], 0
         for _ in range(steps):
@@ -87,15 +94,12 @@ class AdamCeiling(Solver):
             new.update(opt)
             new["steps"] = k + 1
             used += 1
-            if time.perf_counter() > deadline:
-                break
         x = np.asarray(x, np.float64)
         hard = float(np.asarray(problem.evaluate(x[None, :], seed=seed))[0])
         used += 1
         new["x"] = x
         if hard < state["best_loss"]:
             new["best_x"], new["best_loss"] = x.copy(), hard
-        new["generation"] = int(state["generation"]) + 1
         return new, used
 
     def best(self, state):

@@ -99,26 +99,26 @@ class CMAES(Solver):
             return live[2], live[3]
         return None
 
-    def _ask(self, es, state) -> np.ndarray:
+    def _draw(self, es, state) -> np.ndarray:
         with _seeded(self.rng(state)):
             return np.asarray(es.ask(), np.float64)
 
-    def ask(self, state):
+    def _ask(self, state):
         hit = self._take("told", state["cma"])
         es = hit[0] if hit else _load(state["cma"])
-        z = self._ask(es, state)
+        z = self._draw(es, state)
         self._live = ("asked", state["cma"], es, z)
         if self.binary:
             return Dense((z > 0).astype(np.int8)), dict(state)
         return Dense(self.spec.domain.project(z)), dict(state)
 
-    def tell(self, state, request, losses):
+    def _tell(self, state, request, losses):
         hit = self._take("asked", state["cma"])
         if hit:
             es, z = hit
         else:  # a fresh process or a copied state: replay this generation's ask (same seed, same draws)
             es = _load(state["cma"])
-            z = self._ask(es, state)
+            z = self._draw(es, state)
         with _seeded(self.rng(state, 1)):
             es.tell(list(z), [float(v) for v in np.asarray(losses, np.float64)])
         new = dict(state)
@@ -128,7 +128,6 @@ class CMAES(Solver):
         mean = np.asarray(es.result.xfavorite, np.float64)  # the mean in problem coordinates
         new["x"] = (mean > 0).astype(np.int8) if self.binary else self.spec.domain.project(mean)
         new["sigma"] = float(es.sigma)
-        new["generation"] = int(state["generation"]) + 1
         return new
 
 

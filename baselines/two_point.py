@@ -62,7 +62,7 @@ class _TwoPoint(Solver):
     def _scale(self, state) -> float:
         raise NotImplementedError
 
-    def ask(self, state):
+    def _ask(self, state):
         d = self._directions(state)
         c = self._scale(state)
         x = state["x"]
@@ -79,7 +79,6 @@ class _TwoPoint(Solver):
     def _advance(self, state, x):
         new = dict(state)
         new["x"] = self.spec.domain.project(x)
-        new["generation"] = int(state["generation"]) + 1
         return new
 
 
@@ -104,7 +103,7 @@ class SPSA(_TwoPoint):
         c = self.config
         return c.c / (int(state["generation"]) + 1) ** c.gamma
 
-    def tell(self, state, request, losses):
+    def _tell(self, state, request, losses):
         c = self.config
         k = int(state["generation"])
         g = self._estimate(state, request, losses)  # 1/d_i = d_i for Rademacher d
@@ -129,7 +128,7 @@ class MeZO(_TwoPoint):
     def _scale(self, state):
         return self.config.eps
 
-    def tell(self, state, request, losses):
+    def _tell(self, state, request, losses):
         c = self.config
         lr = schedule(kind=c.lr_schedule, start=c.lr, end=c.lr_end, step=int(state["generation"]), horizon=c.horizon)
         g = self._estimate(state, request, losses) + c.weight_decay * state["x"]

@@ -4,14 +4,8 @@
     blackbox solve PROBLEM [problem options] --solver NAME --set key=value --evals N --time S ...
 
 Each problem's options are generated from the fields of its ``Config`` dataclass (the trailing
-``# comment`` of a field is its help), so a new problem needs no CLI code. A problem may add
-options of its own through the optional class hooks below; they are looked up, never required:
-
-    cli_params()                     -> list of click.Parameter (extra options)
-    cli_budget(extra, budget)        -> budget dict (e.g. map --flips to evals)
-    cli_callbacks(extra)             -> list of driver callbacks (e.g. MaxSAT Evaluation 'o' lines)
-    cli_finish(result, extra, echo)  -> exit code or None (write models, print summaries)
-    cli_checkpoint(extra)            -> False: no checkpoint on interrupt (e.g. under a harness)
+``# comment`` of a field is its help), so a new problem needs no CLI code. A problem that wants
+extra options or its own presentation names a ``cli_ext.CLIExtension`` in ``Problem.cli``.
 
 Nothing heavy is imported until a problem subcommand actually runs; bad input exits with code 2
 and one line naming the option or file.
@@ -28,33 +22,12 @@ import time
 import click
 
 from . import __version__
+from .cli_ext import FLOAT, INT, extension_of
 from .registry import PROBLEMS, SOLVERS, problem_class, problem_names, solver_names
 
 USER_ERRORS = (ValueError, LookupError, FileNotFoundError, PermissionError, IsADirectoryError)
 
 
-class Number(click.ParamType):
-    """An int or float option that also takes 1e6-style notation."""
-
-    def __init__(self, integer: bool):
-        self.integer = integer
-        self.name = "integer" if integer else "number"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return int(value) if self.integer else float(value)
-        try:
-            v = float(str(value).replace("_", ""))
-        except ValueError:
-            self.fail(f"{value!r} is not a number", param, ctx)
-        if self.integer:
-            if v != int(v):
-                self.fail(f"{value!r} is not a whole number", param, ctx)
-            return int(v)
-        return v
-
-
-INT, FLOAT = Number(True), Number(False)
 
 
 def field_docs(cls) -> dict:
@@ -131,7 +104,8 @@ class ProblemCommand(click.Command):
         docs = field_docs(cls.Config)
         fields = [f for f in dataclasses.fields(cls.Config) if f.init]
         own = [_param_for(f, docs.get(f.name, "")) for f in fields]
-        extra = list(cls.cli_params()) if hasattr(cls, "cli_params") else []
+        self.extension = extension_of(cls)
+        extra = list(self.extension.params())
         taken = {p.name for p in COMMON}
         for p in own + extra:
             if p.name in taken:
@@ -152,7 +126,8 @@ class ProblemCommand(click.Command):
         explicit = {k: v for k, v in given.items()
                     if ctx.get_parameter_source(k) != click.core.ParameterSource.DEFAULT}
         settings = _parse_settings(kw["settings"])
-        if kw["artifacts"] and not hasattr(cls, "save_artifacts"):
+        from .problem import Problem, overrides
+        if kw["artifacts"] and not overrides(cls, "save_artifacts", Problem):
             raise click.BadParameter(f"problem {self.problem_name} has no artifacts to write", param_hint="--artifacts")
         from . import checkpoint as ckpt
         from .driver import solve
@@ -172,16 +147,16 @@ class ProblemCommand(click.Command):
             settings = {**meta["solver_config"], **settings}
         problem = cls(build_config(cls.Config, given, f"problem {self.problem_name}"))
         budget = {"evals": kw["evals"], "seconds": kw["seconds"], "target": kw["target"]}
-        if hasattr(problem, "cli_budget"):
-            budget = problem.cli_budget(extra, budget)
-        callbacks = problem.cli_callbacks(extra) if hasattr(problem, "cli_callbacks") else []
+        ext = self.extension
+        budget = ext.budget(problem, extra, budget)
+        callbacks = ext.callbacks(problem, extra)
         progress = kw["progress"]
         if progress is None:
             progress = sys.stderr.isatty() and not os.environ.get("CI") and not callbacks
         # Without --checkpoint a run with --out still checkpoints beside it; that file is removed
         # again when the run ends normally, and kept (and named) when it was interrupted.
         checkpoint = kw["checkpoint"] or (os.path.splitext(kw["out"])[0] + ".ckpt.npz" if kw["out"] else None)
-        wants_ckpt = problem.cli_checkpoint(extra) if hasattr(problem, "cli_checkpoint") else True
+        wants_ckpt = ext.checkpoint_on_interrupt(extra)
         result = solve(problem, solver, settings, **budget, seed=kw["seed"], callbacks=callbacks,
                        started=started, checkpoint_on_interrupt=wants_ckpt,
                        checkpoint=checkpoint, checkpoint_every=kw["checkpoint_every"], resume=kw["resume"],
@@ -196,12 +171,11 @@ class ProblemCommand(click.Command):
         if kw["artifacts"]:
             for path in problem.save_artifacts(result.best_x, kw["artifacts"]):
                 click.echo(f"artifact  {path}")
-        if hasattr(problem, "cli_finish"):
-            code = problem.cli_finish(result, extra, click.echo)
-            if code:
-                ctx.exit(code)
-            return
-        echo_summary(result, kw["out"])
+        code = ext.finish(problem, result, extra, click.echo)
+        if code is None:
+            echo_summary(result, kw["out"])
+        elif code:
+            ctx.exit(code)
 
 
 def echo_summary(result, out=None) -> None:

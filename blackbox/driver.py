@@ -32,7 +32,8 @@ from . import checkpoint as ckpt
 from .evaluator import InProcessEvaluator
 from .problem import Problem
 from .registry import problem_class, solver_class
-from .solver import Solver, Spec, build_config, is_native
+from .seeding import data_seed
+from .solver import Solver, Spec, build_config
 
 
 @dataclass
@@ -103,11 +104,6 @@ class Tick:
     state: dict
 
 
-def data_seed(seed: int, generation: int) -> int:
-    """The per-generation data seed (minibatch, episodes) shared by all candidates of a generation."""
-    return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(generation)]).generate_state(1)[0])
-
-
 def _keep_in_history(g: int) -> bool:
     """About 90 entries per decade of generations: every one below 100, then a thinning stride."""
     if g < 100:
@@ -170,7 +166,7 @@ def with_problem_defaults(problem, solver, config):
     """A solver config given by name or dict, on top of the problem's suggested settings for that
     solver (``problem.solver_defaults``; the user's settings win)."""
     if isinstance(solver, str) and (config is None or isinstance(config, dict)):
-        return {**getattr(problem, "solver_defaults", {}).get(solver, {}), **(config or {})}
+        return {**problem.solver_defaults.get(solver, {}), **(config or {})}
     return config
 
 
@@ -200,22 +196,21 @@ def solve(problem, solver: str | Solver | None = None, config=None, *, problem_c
     """
     problem = make_problem(problem, problem_config)
     spec = Spec.of(problem)
-    solver = solver or getattr(problem, "default_solver", "polystep")
+    solver = solver or problem.default_solver
     solver = make_solver(solver, spec, with_problem_defaults(problem, solver, config))
-    for attr in getattr(solver, "requires", ()):
-        if not hasattr(problem, attr):
-            raise ValueError(f"solver {solver.name!r} needs a problem with {attr!r}; {problem.name} has none")
+    reason = solver.refuses(type(problem))
+    if reason:
+        raise ValueError(reason)
     if evals is None and seconds is None and target is None:
-        default = getattr(problem, "default_budget", None) or {"evals": 10_000}
-        evals, seconds = default.get("evals"), default.get("seconds")
+        evals, seconds = problem.default_budget.get("evals"), problem.default_budget.get("seconds")
     for name, v in (("evals", evals), ("seconds", seconds)):
         if v is not None and v <= 0:
             raise ValueError(f"budget {name} must be > 0, got {v}")
     budget = {"evals": evals, "seconds": seconds, "target": target}
     owned = evaluator is None
     evaluator = evaluator or make_evaluator(workers, ray, ray_address, strict)
-    native = is_native(solver)
-    problem_cfg = _config_dict(getattr(problem, "config", None))
+    native = solver.native
+    problem_cfg = _config_dict(problem.config)
     solver_cfg = _config_dict(solver.config)
 
     if resume:
@@ -223,11 +218,11 @@ def solve(problem, solver: str | Solver | None = None, config=None, *, problem_c
         seed = run.seed
     else:
         run = _RunState.fresh(problem, solver, seed, x0)
-        if hasattr(solver, "plan") and (evals is not None or seconds is None):
+        if evals is not None or seconds is None:
             run.state = solver.plan(run.state, evals=evals)  # fit schedules to the budget, once
             run.planned = True
     # A time-only budget: the solver's schedules are fitted once the pace is known (see PLAN_AFTER_FRACTION)
-    plan_on_time = hasattr(solver, "plan") and not run.planned and seconds is not None and not native
+    plan_on_time = not run.planned and seconds is not None and not native
     pace_from = None
     run.bind(problem, solver)
     start = (time.perf_counter() if started is None else started) - run.elapsed
@@ -250,7 +245,7 @@ def solve(problem, solver: str | Solver | None = None, config=None, *, problem_c
                     run.commit(state, int(used), np.inf if bl is None else float(bl), bx, float(bl), 0, "")
                 else:
                     request, asked = solver.ask(run.state)
-                    ev = evaluator.evaluate(problem, request, data_seed(seed, run.generation))
+                    ev = evaluator.evaluate(problem, request, data_seed(seed, run.state["generation"]))
                     state = solver.tell(asked, request, ev.losses)
                     i = int(np.argmin(ev.losses)) if len(ev.losses) else 0
                     cand = request.candidate(i) if ev.losses[i] < run.best_loss else None
@@ -273,7 +268,7 @@ def solve(problem, solver: str | Solver | None = None, config=None, *, problem_c
                 if any(cb(tick) is True for cb in callbacks):
                     stopped = "callback"
                     break
-                if getattr(solver, "finished", None) and solver.finished(run.state):
+                if solver.finished(run.state):
                     stopped = "solver"
                     break
                 if checkpoint and time.perf_counter() - last_ckpt >= checkpoint_every:
@@ -325,12 +320,11 @@ def _make_progress(progress: bool, problem):
     from .progress import LiveProgress, NullProgress
     if not progress:
         return NullProgress()
-    return LiveProgress(unit=getattr(problem, "eval_unit", "evals"))
+    return LiveProgress(unit=problem.eval_unit)
 
 
 def _live(problem, run) -> dict:
-    fn = getattr(problem, "live_metrics", None)
-    return fn(run.best_loss) if fn and np.isfinite(run.best_loss) else {}
+    return problem.live_metrics(run.best_loss) if np.isfinite(run.best_loss) else {}
 
 
 @dataclass
@@ -365,7 +359,7 @@ class _RunState:
         if cand is not None and cand_loss < self.best_loss:
             self.best_x, self.best_loss = np.array(cand, copy=True), cand_loss
         self.state, self.evals, self.last_loss = state, self.evals + used, gen_loss
-        self.generation += 1
+        self.generation = int(state["generation"])  # the solver's counter: one count for both
         self.failures += failures
         self.first_error = self.first_error or error
         if _keep_in_history(self.generation):
@@ -418,7 +412,7 @@ class _RunState:
 
     def bind(self, problem, solver):
         self._problem, self._solver = problem.name, solver.name
-        self._problem_cfg = _config_dict(getattr(problem, "config", None))
+        self._problem_cfg = _config_dict(problem.config)
         self._solver_cfg = _config_dict(solver.config)
 
     def result(self, problem, solver, wall, stopped, budget, checkpoint, validate) -> Result:

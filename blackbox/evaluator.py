@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from .population import form_of
-from .problem import has_capability
 
 
 # The loss given to failed candidates when no finite loss has been seen yet in the run.
@@ -47,8 +46,8 @@ def to_backend(x: np.ndarray, backend: str):
 def call_problem(problem, request, seed: int):
     """Route a request to the problem's native capability or to ``evaluate`` on dense rows."""
     form = form_of(request)
-    if form != "dense" and has_capability(problem, form):
-        return getattr(problem, f"evaluate_{form}")(request, seed=seed)
+    if form != "dense" and form in problem.capabilities:
+        return request.evaluate_natively(problem, seed)
     return problem.evaluate(to_backend(request.dense(), problem.backend), seed=seed)
 
 
@@ -107,7 +106,7 @@ class InProcessEvaluator:
         if n_bad and self.strict:
             raise EvaluationError(f"{problem.name}: {n_bad} of {pop} losses were NaN or infinite")
         if n_bad and not error:  # wrapped simulators remember why a candidate failed
-            error = getattr(problem, "last_error", "") or "non-finite loss"
+            error = problem.last_error or "non-finite loss"
         finite_max = float(losses.max()) if pop else None
         if finite_max is not None and (self.worst_seen is None or finite_max > self.worst_seen):
             self.worst_seen = finite_max

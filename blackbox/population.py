@@ -10,7 +10,7 @@ the matching capability gets ``request.dense()``. Solvers pick the form; the eva
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 
@@ -18,8 +18,34 @@ from .domain import Domain
 from .noise import noise_table, windows
 
 
+class Request:
+    """What every request form offers: its ``form`` name (the capability that evaluates it
+    natively), its size, a chunk of it, one candidate, and the dense (pop x dim) rows."""
+
+    form: ClassVar[str] = "dense"
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def dense(self) -> np.ndarray:
+        """All candidates as (pop x dim) rows: what any problem can evaluate."""
+        raise NotImplementedError
+
+    def take(self, start: int, stop: int) -> "Request":
+        """Candidates ``start:stop`` as a request of the same form (a worker's chunk)."""
+        raise NotImplementedError
+
+    def candidate(self, i: int) -> np.ndarray:
+        """Candidate ``i`` as one (dim,) row."""
+        raise NotImplementedError
+
+    def evaluate_natively(self, problem, seed: int):
+        """The problem's own method for this form (call only when ``form`` is in its capabilities)."""
+        raise NotImplementedError
+
+
 @dataclass
-class Dense:
+class Dense(Request):
     """A whole population, one row per candidate."""
 
     x: np.ndarray  # (pop, dim)
@@ -38,7 +64,7 @@ class Dense:
 
 
 @dataclass
-class Deltas:
+class Deltas(Request):
     """Candidate ``i`` is ``base`` with ``base[indices[s]] = values[s]`` for s in its CSR slice.
 
     ``offsets`` has pop+1 entries; candidate i owns ``indices[offsets[i]:offsets[i+1]]``. Indices within
@@ -49,6 +75,10 @@ class Deltas:
     offsets: np.ndarray  # (pop+1,) int64
     indices: np.ndarray  # (nnz,) int64
     values: np.ndarray  # (nnz,) same dtype as base
+    form: ClassVar[str] = "deltas"
+
+    def evaluate_natively(self, problem, seed: int):
+        return problem.evaluate_deltas(self, seed=seed)
 
     def __len__(self) -> int:
         return int(self.offsets.shape[0] - 1)
@@ -88,7 +118,7 @@ class Block(NamedTuple):
 
 
 @dataclass
-class LowRank:
+class LowRank(Request):
     """Candidate ``i`` is ``base`` plus, for each ``Block``, ``u[i] @ v[i].T`` added to the block's
     matrix, plus an optional dense remainder ``rest`` (pop x dim) for coordinates outside the blocks
     (biases, say). A neural problem with the ``lowrank`` capability computes one shared base forward
@@ -97,6 +127,10 @@ class LowRank:
     base: np.ndarray
     blocks: list[Block]
     rest: np.ndarray | None = None
+    form: ClassVar[str] = "lowrank"
+
+    def evaluate_natively(self, problem, seed: int):
+        return problem.evaluate_lowrank(self, seed=seed)
 
     def __len__(self) -> int:
         b = self.blocks[0]
@@ -155,7 +189,7 @@ def gaussian_candidates(center: np.ndarray, scale, eps_rows, signs: np.ndarray, 
 
 
 @dataclass
-class NoiseWindows:
+class NoiseWindows(Request):
     """Candidate ``i`` is ``center + signs[i] * scale * table[offsets[i]:offsets[i] + dim]``, where
     ``table = noise_table(table_seed, table_size)`` (float32 N(0, 1), rebuilt once per process),
     thresholded or clipped by ``domain`` as in ``gaussian_candidates``. An antithetic pair is the
@@ -169,6 +203,10 @@ class NoiseWindows:
     table_seed: int
     table_size: int
     domain: Domain
+    form: ClassVar[str] = "noise"
+
+    def evaluate_natively(self, problem, seed: int):
+        return problem.evaluate_noise(self, seed=seed)
 
     def __len__(self) -> int:
         return int(self.offsets.shape[0])
@@ -185,12 +223,12 @@ class NoiseWindows:
         return self.take(i, i + 1).dense()[0]
 
 
-FORMS = {"dense": Dense, "deltas": Deltas, "lowrank": LowRank, "noise": NoiseWindows}
+FORMS = {cls.form: cls for cls in (Dense, Deltas, LowRank, NoiseWindows)}
 
 
 def form_of(request) -> str:
-    for name, cls in FORMS.items():
-        if isinstance(request, cls):
-            return name
+    """The form name of a request; a TypeError naming the forms for anything else."""
+    if isinstance(request, Request):
+        return request.form
     raise TypeError(f"a solver asked with {type(request).__name__}; expected one of "
                     f"{', '.join(cls.__name__ for cls in FORMS.values())}")

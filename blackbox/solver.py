@@ -2,13 +2,22 @@
 
 A solver is configured once (a small ``Config`` dataclass) for a problem's ``Spec`` and then works
 on a *state*: a flat dict of numpy arrays and plain numbers/strings. ``ask(state)`` returns a
-population request (``Dense``, ``Deltas``, ``LowRank`` or ``NoiseWindows``) and the new state; ``tell(state, request,
-losses)`` returns the next state. Neither mutates the state it is given, and all randomness comes
-from ``rng(state, stream)``, a generator seeded by (run seed, generation, stream): a state saved to
-disk and loaded again therefore continues bit-for-bit like the uninterrupted run.
+population request (a ``population.Request``: ``Dense``, ``Deltas``, ``LowRank`` or ``NoiseWindows``)
+and the state to hand back; ``tell(state, request, losses)`` returns the next state. Neither
+mutates the state it is given, and all randomness comes from ``rng(state, stream)``, a generator
+seeded by (run seed, generation, stream) (``blackbox.seeding``): a state saved to disk and loaded
+again therefore continues bit-for-bit like the uninterrupted run.
 
-Domain solvers that need more than losses (the MAX-SAT local search reads clauses) implement
-``advance`` instead of ask/tell and name the problem attributes they need in ``requires``.
+Bookkeeping happens once, here: the public ``ask``/``tell``/``advance`` call the subclass's
+``_ask``/``_tell``/``_advance`` and move ``state["generation"]`` forward; subclasses never touch
+the counter. The best solution seen is tracked by the driver, not by solvers (a native solver
+reports its own through ``best``).
+
+Domain solvers that need more than losses (the MAX-SAT local search reads clauses) set
+``native = True``, implement ``_advance`` instead of ``_ask``/``_tell`` and name the problem
+problem types they refuse in ``refuses``.
+
+Every hook the driver, CLI or compare harness may call is declared below with its default.
 """
 from __future__ import annotations
 
@@ -18,6 +27,7 @@ from typing import ClassVar
 import numpy as np
 
 from .domain import Domain
+from .seeding import solver_rng
 
 State = dict
 
@@ -37,8 +47,8 @@ class Spec:
 
     @classmethod
     def of(cls, problem) -> "Spec":
-        layout = tuple((str(n), int(s), tuple(int(d) for d in shp)) for n, s, shp in getattr(problem, "layout", ()) or ())
-        return cls(int(problem.dim), problem.domain, frozenset(getattr(problem, "capabilities", ())), layout)
+        layout = tuple((str(n), int(s), tuple(int(d) for d in shp)) for n, s, shp in problem.layout)
+        return cls(int(problem.dim), problem.domain, frozenset(problem.capabilities), layout)
 
 
 @dataclass
@@ -47,12 +57,20 @@ class NoOptions:
 
 
 class Solver:
-    """Base class. Subclasses set ``name``, ``Config``, ``domains`` and implement init/ask/tell."""
+    """Base class. Subclasses set ``name``, ``Config``, ``domains`` and implement ``init`` and
+    ``_ask``/``_tell`` (or, when ``native``, ``_advance`` and ``best``).
+
+    Class attributes:
+      name      registry name (``blackbox list``)
+      Config    dataclass of the solver's options (``--set KEY=VALUE`` sets its fields)
+      domains   the domain kinds it handles: {"real", "binary", "integer"}
+      native    True: it drives the problem itself through ``advance`` (reads more than losses)
+    """
 
     name: ClassVar[str] = "solver"
     Config: ClassVar[type] = NoOptions
     domains: ClassVar[frozenset] = frozenset({"real", "binary", "integer"})
-    requires: ClassVar[frozenset] = frozenset()
+    native: ClassVar[bool] = False
 
     def __init__(self, spec: Spec, config=None):
         self.spec = spec
@@ -65,24 +83,62 @@ class Solver:
     def check_config(self) -> None:
         """Raise ValueError naming the field when a config value is out of range."""
 
+    @classmethod
+    def refuses(cls, problem_cls: type) -> str | None:
+        """Why this solver cannot run on problems of class ``problem_cls`` (a native solver given
+        another problem type, a baseline that needs a smooth twin), or None; checked before a run."""
+        return None
+
     # -- the contract -------------------------------------------------------------------------
     def init(self, x0: np.ndarray, seed: int) -> State:
+        """The state of generation 0 around the starting point ``x0``."""
         raise NotImplementedError
 
     def ask(self, state: State):
-        raise NotImplementedError
+        """(request, state to hand to ``tell``): this generation's candidates."""
+        return self._ask(state)
 
     def tell(self, state: State, request, losses: np.ndarray) -> State:
+        """The next state, from the request ``ask`` gave and its losses; moves the generation on."""
+        new = dict(self._tell(state, request, np.asarray(losses, np.float64)))
+        new["generation"] = int(state["generation"]) + 1
+        return new
+
+    def advance(self, state: State, problem, evals_left: int | None, seconds_left: float | None):
+        """Native solvers: (next state, evaluations used) after working on ``problem`` directly
+        for at most the given evaluations / seconds; moves the generation on."""
+        new, used = self._advance(state, problem, evals_left, seconds_left)
+        new = dict(new)
+        new["generation"] = int(state["generation"]) + 1
+        return new, used
+
+    def _ask(self, state: State):
+        raise NotImplementedError(f"solver {self.name!r} implements neither _ask nor advance")
+
+    def _tell(self, state: State, request, losses: np.ndarray) -> State:
         raise NotImplementedError
 
-    # Optional: ``plan(state, evals) -> state`` is called once per run by the driver, so a solver
-    # can fit its schedules to the budget: before the first generation with the evaluation budget
-    # (None without one), or, under a time-only budget, after a few generations with the
-    # evaluations the measured pace will reach (driver.PLAN_AFTER_FRACTION). Store the result in the state.
+    def _advance(self, state: State, problem, evals_left, seconds_left):
+        raise NotImplementedError(f"solver {self.name!r} is not native")
+
+    def plan(self, state: State, evals: int | None) -> State:
+        """Fit schedules to the budget; called once per run by the driver: before the first
+        generation with the evaluation budget (None without one), or, under a time-only budget,
+        after a few generations with the evaluations the measured pace will reach
+        (driver.PLAN_AFTER_FRACTION). Store the result in the state. Default: nothing to fit."""
+        return state
+
+    def finished(self, state: State) -> bool:
+        """True when nothing is left to improve (all clauses satisfied): the driver stops the run."""
+        return False
 
     def recommend(self, state: State) -> np.ndarray:
         """The solver's current point (mean, centre, elite): what it would return right now."""
         return state["x"]
+
+    def best(self, state: State) -> tuple:
+        """Native solvers: (best solution, its loss) found so far (the driver tracks ask/tell ones)."""
+        raise NotImplementedError(f"solver {self.name!r} is not native")
 
     # -- helpers ------------------------------------------------------------------------------
     @staticmethod
@@ -92,12 +148,7 @@ class Solver:
     @staticmethod
     def rng(state: State, stream: int = 0) -> np.random.Generator:
         """The generator of this generation: a pure function of (seed, generation, stream)."""
-        return np.random.default_rng([int(state["seed"]) & 0xFFFFFFFF, int(state["generation"]), stream])
-
-
-def is_native(solver) -> bool:
-    """Native solvers drive the problem themselves through ``advance``."""
-    return hasattr(solver, "advance")
+        return solver_rng(state["seed"], state["generation"], stream)
 
 
 def config_fields(config_cls) -> list:

@@ -1,8 +1,8 @@
 """Contract tests every registered solver and problem must pass.
 
 They are parametrized over the registries, so a solver or problem added later is tested here
-without a line of new test code. A problem may offer ``small_config()`` (a classmethod returning a
-cheap Config) for these tests; otherwise its default Config is used.
+without a line of new test code. A problem's ``small_config()`` (declared on ``Problem``: its default Config
+unless it says otherwise) is what these tests build.
 """
 import copy
 import json
@@ -14,13 +14,12 @@ from blackbox import checkpoint as ckpt
 from blackbox.evaluator import InProcessEvaluator
 from blackbox.population import FORMS, Deltas, Dense, LowRank
 from blackbox.registry import problem_class, problem_names, solver_class, solver_names
-from blackbox.solver import Spec, is_native
+from blackbox.solver import Spec
 
 
 def make_problem(name):
     cls = problem_class(name)
-    cfg = cls.small_config() if hasattr(cls, "small_config") else cls.Config()
-    return cls(cfg)
+    return cls(cls.small_config())
 
 
 _problems = {}
@@ -39,15 +38,14 @@ def solver_cases(native=True):
     for s in solver_names():
         cls = solver_class(s)
         for kind in ("real", "binary"):
-            if kind in cls.domains and not getattr(cls, "requires", None):
+            if kind in cls.domains and not cls.native:
                 yield pytest.param(s, SMALL_BY_DOMAIN[kind], id=f"{s}-{kind}")
-    # native solvers are exercised on the registered problems that provide what they require
+    # native solvers are exercised on the registered problems they do not refuse
     for s in solver_names() if native else ():
         cls = solver_class(s)
-        if getattr(cls, "requires", None):
+        if cls.native:
             for p in problem_names():
-                pc = problem_class(p)
-                if all(hasattr(pc, a) or a in getattr(pc, "provides", ()) for a in cls.requires):
+                if cls.refuses(problem_class(p)) is None:
                     yield pytest.param(s, p, id=f"{s}-{p}")
 
 
@@ -62,7 +60,7 @@ def run_generations(solver, state, prob, n):
     ev = InProcessEvaluator()
     losses = []
     for g in range(n):
-        if is_native(solver):
+        if solver.native:
             state, used = solver.advance(state, prob, 2000, 0.2)
             losses.append(solver.best(state)[1])
             continue
@@ -91,7 +89,7 @@ class TestSolverContract:
         solver, state = fresh(solver_name, prob)
         state, _ = run_generations(solver, state, prob, 3)
         ckpt.split_state(state)  # raises on anything but arrays / numbers / strings
-        assert int(state["generation"]) >= 3 or is_native(solver)
+        assert int(state["generation"]) >= 3 or solver.native
         x = np.asarray(solver.recommend(state))
         assert x.shape == (prob.dim,)
 
@@ -132,7 +130,7 @@ class TestAskTellContract:
         loaded, _, _ = ckpt.load(path)
         a, la = run_generations(solver, state, prob, 3)
         b, lb = run_generations(solver, loaded, prob, 3)
-        if not is_native(solver):  # native solvers may be time-sliced; ask/tell must be exact
+        if not solver.native:  # native solvers may be time-sliced; ask/tell must be exact
             assert la == lb
             states_equal(a, b)
 
@@ -142,7 +140,7 @@ class TestAskTellContract:
         s2, st2 = fresh(solver_name, prob, seed=3)
         _, l1 = run_generations(s1, st1, prob, 30)
         _, l2 = run_generations(s2, st2, prob, 30)
-        if not is_native(s1):
+        if not s1.native:
             assert l1 == l2
         first = prob.evaluate(prob.initial(np.random.default_rng(3))[None, :])[0]
         assert min(l1) <= first

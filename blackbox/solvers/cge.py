@@ -27,8 +27,8 @@ import numpy as np
 
 from ..population import Deltas
 from ..solver import Solver
-from .common import (OptimizerConfig, check, check_optimizer, csr_offsets, dense_cap, init_best,
-                     optimizer_state, optimizer_step, track_best)
+from .common import (OptimizerConfig, check, check_optimizer, csr_offsets, dense_cap,
+                     optimizer_state, optimizer_step)
 
 
 @dataclass
@@ -94,7 +94,7 @@ class CGE(Solver):
         else:
             state["x"] = state["x"].astype(np.float64)
         state.update(optimizer_state(self.spec.dim))
-        return init_best(state)
+        return state
 
     def _mask(self, state) -> np.ndarray:
         """Sorted coordinates estimated this step."""
@@ -119,7 +119,7 @@ class CGE(Solver):
             coords = np.sort(self.rng(state, 0).choice(coords, max(cap, 1), replace=False))
         return coords
 
-    def ask(self, state):
+    def _ask(self, state):
         coords = self._mask(state)
         new = dict(state)
         new["coords"] = coords
@@ -139,7 +139,7 @@ class CGE(Solver):
         new["steps"] = (vals[:k] - vals[k:]) / 2  # half the actual spread (smaller at a bound)
         return Deltas(x, np.arange(2 * k + 1, dtype=np.int64), np.concatenate([coords, coords]), vals), new
 
-    def tell(self, state, request, losses):
+    def _tell(self, state, request, losses):
         losses = np.asarray(losses, np.float64)
         coords = state["coords"]
         k, x = coords.size, state["x"]
@@ -156,8 +156,6 @@ class CGE(Solver):
         theta = state["theta"] if binary else x
         theta, opt = optimizer_step(self.config, state, theta, grad, self.config.horizon)
         new.update(opt)
-        track_best(new, state, request, losses)
-        new["generation"] = int(state["generation"]) + 1
         if binary:
             new["theta"] = theta
             new["x"] = (theta > 0).astype(np.int8)

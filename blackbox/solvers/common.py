@@ -110,20 +110,6 @@ def dense_cap(dim: int, capabilities, want: int, budget: int = DENSE_BUDGET) -> 
     return max(1, min(want, budget // max(dim, 1)))
 
 
-def init_best(state: dict) -> dict:
-    state["best_x"] = np.array(state["x"], copy=True)
-    state["best_loss"] = math.inf
-    return state
-
-
-def track_best(new: dict, old: dict, request, losses: np.ndarray) -> None:
-    """Record the best evaluated candidate of this generation in ``new`` if it beats the best so far."""
-    i = int(np.argmin(losses))
-    if losses[i] < old["best_loss"]:
-        new["best_loss"] = float(losses[i])
-        new["best_x"] = np.asarray(request.candidate(i)).astype(old["best_x"].dtype)
-
-
 def csr_offsets(counts: np.ndarray) -> np.ndarray:
     out = np.zeros(counts.size + 1, np.int64)
     np.cumsum(counts, out=out[1:])

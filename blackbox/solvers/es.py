@@ -34,8 +34,8 @@ import numpy as np
 from ..noise import noise_table, windows
 from ..population import Dense, NoiseWindows, gaussian_candidates
 from ..solver import Solver
-from .common import (OptimizerConfig, centered_ranks, check, check_optimizer, check_schedule, init_best,
-                     optimizer_state, optimizer_step, schedule, track_best)
+from .common import (OptimizerConfig, centered_ranks, check, check_optimizer, check_schedule,
+                     optimizer_state, optimizer_step, schedule)
 
 
 @dataclass
@@ -102,7 +102,7 @@ class _Gaussian(Solver):
             state["theta"] = (state["x"].astype(np.float64) - 0.5) * self.config.sigma_start
         else:
             state["theta"] = state["x"].astype(np.float64)
-        return init_best(state)
+        return state
 
     def _sigma(self, state) -> float:
         c = self.config
@@ -125,8 +125,6 @@ class _Gaussian(Solver):
         return np.repeat(np.array([1, -1], np.int8), n) if self.config.antithetic else np.ones(n, np.int8)
 
     def _finish(self, state, new, request, losses, theta):
-        track_best(new, state, request, np.asarray(losses, np.float64))
-        new["generation"] = int(state["generation"]) + 1
         new["theta"] = theta
         if self.spec.domain.kind == "binary":
             new["x"] = (theta > 0).astype(np.int8)
@@ -134,7 +132,7 @@ class _Gaussian(Solver):
             new["x"] = self.spec.domain.project(theta)
         return new
 
-    def ask(self, state):
+    def _ask(self, state):
         """Candidates theta +- scale*eps: a ``NoiseWindows`` request (table offsets, materialized by
         whoever evaluates it) with the noise table, else ``Dense`` rows of this generation's draws."""
         c, dom, new = self.config, self.spec.domain, dict(state)
@@ -176,7 +174,7 @@ class ES(_Gaussian):
             return (losses - losses.mean()) / (losses.std() + 1e-12)
         return losses
 
-    def tell(self, state, request, losses):
+    def _tell(self, state, request, losses):
         losses = np.asarray(losses, np.float64)
         eps = self._eps(state)
         w = self._weights(losses)
@@ -240,7 +238,7 @@ class SNES(_Gaussian):
     def _scale(self, state):
         return state["sigma"] * np.float32(self._sigma(state) / self.config.sigma_start)
 
-    def tell(self, state, request, losses):
+    def _tell(self, state, request, losses):
         c = self.config
         losses = np.asarray(losses, np.float64)
         eps = self._eps(state)

@@ -99,8 +99,6 @@ class GA(Solver):
         state["elite_loss"] = np.full(e, np.inf)
         state["op_weights"] = np.full(len(OPERATORS), 1.0 / len(OPERATORS))
         state["sigma"] = float(self.config.sigma)
-        state["best_x"] = state["x"].copy()
-        state["best_loss"] = math.inf
         return state
 
     def _probs(self, w):
@@ -120,7 +118,7 @@ class GA(Solver):
         within = np.arange(off[-1]) - np.repeat(off[:-1], cnt)
         return off, self.units[np.repeat(self.unit_off[u], cnt) + within]
 
-    def ask(self, state):
+    def _ask(self, state):
         new = dict(state)
         if not np.isfinite(state["elite_loss"]).all():
             return Dense(state["elite"].copy()), new
@@ -149,10 +147,9 @@ class GA(Solver):
         new["child_ops"] = ops
         return request, new
 
-    def tell(self, state, request, losses):
+    def _tell(self, state, request, losses):
         losses = np.asarray(losses, np.float64)
         new = {k: v for k, v in state.items() if k not in ("parent", "child_ops")}
-        new["generation"] = int(state["generation"]) + 1
         e = len(state["elite_loss"])
         if isinstance(request, Dense):  # the initial elites
             order = np.argsort(losses, kind="stable")[:e]
@@ -193,5 +190,4 @@ class GA(Solver):
             elite[np.repeat(slot, cnt), d.indices[src]] = d.values[src]
             new["elite"], new["elite_loss"] = elite, pool_loss[order]
         new["x"] = new["elite"][0].copy()
-        new["best_x"], new["best_loss"] = new["x"], float(new["elite_loss"][0])
         return new

@@ -50,7 +50,7 @@ import numpy as np
 
 from ..population import Block, Deltas, LowRank
 from ..solver import Solver
-from .common import DENSE_BUDGET, check, check_schedule, csr_offsets, init_best, schedule, track_best
+from .common import DENSE_BUDGET, check, check_schedule, csr_offsets, schedule
 
 POLYTOPES = ("simplex", "orthoplex", "cube")
 
@@ -273,7 +273,7 @@ class PolyStep(Solver):
         if not self.binary:
             state["x"] = state["x"].astype(np.float64)
             state["velocity"] = np.zeros(self.mz, np.float32)
-        return init_best(state)
+        return state
 
     def plan(self, state, evals=None):
         """With ``horizon = 0`` the schedules span the evaluation budget: horizon = evals divided
@@ -290,7 +290,7 @@ class PolyStep(Solver):
         return schedule(kind=getattr(c, f + "_schedule"), start=getattr(c, f + "_start"),
                         end=getattr(c, f + "_end"), step=int(state["generation"]), horizon=horizon)
 
-    def ask(self, state):
+    def _ask(self, state):
         rng = self.rng(state, 0)
         n_p, k = len(self.groups), self._n_probe()
         sel = np.arange(n_p) if k >= n_p else np.sort(rng.choice(n_p, k, replace=False))
@@ -395,7 +395,7 @@ class PolyStep(Solver):
         blocks = [Block(L["start"], L["rows"], L["cols"], u, v) for L, u, v in zip(self.layers, us, vs)]
         return LowRank(state["x"], blocks)
 
-    def tell(self, state, request, losses):
+    def _tell(self, state, request, losses):
         c = self.config
         sel = state["probe_particles"]
         m = self.n_vertices
@@ -415,8 +415,6 @@ class PolyStep(Solver):
         new = dict(state)
         new.pop("probe_particles", None)
         new.pop("probe_dirs", None)
-        new["generation"] = int(state["generation"]) + 1
-        track_best(new, state, request, losses)
         grp = self.groups[sel]
         valid = grp >= 0
         if self.binary:
@@ -454,7 +452,7 @@ class PolyStep(Solver):
         x = self._apply(state, state["x"].copy(), dz)
         new["x"] = self.spec.domain.project(x)
         every = c.subspace_every
-        if c.subspace_rank and every and new["generation"] // every != int(state["generation"]) // every:
+        if c.subspace_rank and every and (int(state["generation"]) + 1) // every != int(state["generation"]) // every:
             vel[:] = 0  # a new projection: old subspace velocities mean nothing there
         new["velocity"] = vel
         return new
@@ -478,5 +476,5 @@ class PolyStep(Solver):
         return x
 
     def recommend(self, state):
-        """The current point (the best evaluated one is in ``best_x``/``best_loss``)."""
+        """The current point (the driver keeps the best evaluated one)."""
         return state["x"]

@@ -37,7 +37,7 @@ class RandomSearch(Solver):
         state["best_loss"] = np.inf
         return state
 
-    def ask(self, state):
+    def _ask(self, state):
         rng, c, dom = self.rng(state), self.config, self.spec.domain
         x = state["x"]
         if dom.kind == "binary":
@@ -51,10 +51,9 @@ class RandomSearch(Solver):
             request = Dense(dom.project(pop))
         return request, state
 
-    def tell(self, state, request, losses):
+    def _tell(self, state, request, losses):
         i = int(np.argmin(losses))
         new = dict(state)
-        new["generation"] = int(state["generation"]) + 1
         if losses[i] <= state["best_loss"]:
             new["best_loss"] = float(losses[i])
             new["x"] = request.candidate(i)

@@ -46,7 +46,14 @@ class SLS(Solver):
     name = "sls"
     Config = SLSConfig
     domains = frozenset({"binary"})
-    requires = frozenset({"lits", "offs", "occ_off", "occ", "w", "hard", "loss_of"})
+    native = True
+
+    @classmethod
+    def refuses(cls, problem_cls):
+        from blackbox.problems.maxsat import MaxSAT
+        if not issubclass(problem_cls, MaxSAT):
+            return f"solver 'sls' needs a MAX-SAT problem (it reads the clauses); {problem_cls.name} is not one"
+        return None
 
     def check_config(self):
         c = self.config
@@ -245,7 +252,7 @@ class SLS(Solver):
     finished = optimal  # the driver stops a run whose walker satisfies every clause
 
     # -- the native contract -------------------------------------------------------------------
-    def advance(self, state, problem, evals_left, seconds_left):
+    def _advance(self, state, problem, evals_left, seconds_left):
         from . import _sls_kernels as K
 
         t0 = time.perf_counter()
@@ -301,7 +308,6 @@ class SLS(Solver):
         if self.config.share and W > 1 and not weighting:
             self._share(s)
         s["flips"] = int(s["flips"]) + used
-        s["generation"] = int(s["generation"]) + 1
         elapsed = time.perf_counter() - t0
         s["rate"] = used / elapsed if elapsed > 0 else 0.0
         self._finish_step(s, problem)

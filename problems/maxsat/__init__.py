@@ -60,8 +60,8 @@ class MaxSAT(Problem):
     default_solver = "sls"
     default_budget = {"seconds": 60.0}
     eval_unit = "flips"
+    cli = "blackbox.problems.maxsat.report:MaxSATCLI"
     # instance attributes the native ``sls`` solver reads (checked on the class by the contract tests)
-    provides = frozenset({"lits", "offs", "occ_off", "occ", "w", "hard", "loss_of"})
 
     def __init__(self, config: MaxSATConfig | None = None, instance: Instance | None = None):
         self.config = config or self.Config()
@@ -205,28 +205,6 @@ class MaxSAT(Problem):
 
     def describe(self) -> str:
         return f"maxsat {self.instance.describe()}"
-
-    # -- command-line hooks (blackbox.cli looks these up; see problems/maxsat/report.py) -----------
-    @classmethod
-    def cli_params(cls):
-        from .report import cli_params
-        return cli_params()
-
-    def cli_budget(self, extra, budget):
-        from .report import cli_budget
-        return cli_budget(self, extra, budget)
-
-    def cli_callbacks(self, extra):
-        from .report import cli_callbacks
-        return cli_callbacks(self, extra)
-
-    def cli_finish(self, result, extra, echo):
-        from .report import cli_finish
-        return cli_finish(self, result, extra, echo)
-
-    def cli_checkpoint(self, extra):
-        """Under the MaxSAT Evaluation harness a SIGTERM means 'answer now', not 'save 100 MB'."""
-        return extra.get("output_format") != "maxsat-eval"
 
     def live_metrics(self, best_loss):
         from .report import live_metrics

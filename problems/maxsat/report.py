@@ -1,4 +1,4 @@
-"""Command-line pieces of the MAX-SAT problem (used through the CLI's problem hooks).
+"""Command-line pieces of the MAX-SAT problem (``MaxSATCLI``, its ``cli_ext.CLIExtension``).
 
 ``blackbox solve maxsat [FILE] --flips N --model FILE --format text|maxsat-eval``:
   * text (default): a final summary (instance, solver, flips, wall time, cost, satisfied fraction);
@@ -14,13 +14,15 @@ import sys
 
 import numpy as np
 
+from blackbox.cli_ext import CLIExtension
+
 EXIT = {"OPTIMUM FOUND": 30, "SATISFIABLE": 10, "UNSATISFIABLE": 20, "UNKNOWN": 0}
 
 
 def cli_params():
     import click
 
-    from blackbox.cli import INT
+    from blackbox.cli_ext import INT
     return [
         click.Option(["--flips"], type=INT, default=None, help="Budget: variable flips (= evaluations; 1e9 notation ok)."),
         click.Option(["--model"], type=click.Path(dir_okay=False), default=None,
@@ -132,7 +134,7 @@ def cli_finish(problem, result, extra, echo):
     if result.checkpoint:
         lines.append(f"checkpoint {result.checkpoint}")
     echo("\n".join(lines))
-    return None
+    return 0
 
 
 def live_metrics(problem, best_loss: float) -> dict:
@@ -143,3 +145,23 @@ def live_metrics(problem, best_loss: float) -> dict:
         return {"sat": f"{100 * (1 - unsat / problem.nclauses):.4f}%", "unsat": f"{unsat:,}"}
     cost, hv = (best_loss, 0) if best_loss < problem.hard_penalty else (None, int(best_loss // problem.hard_penalty))
     return {"cost": f"{cost:.10g}"} if cost is not None else {"hard_violated": hv}
+
+
+class MaxSATCLI(CLIExtension):
+    """``--flips``, ``--model`` and ``--format`` for ``blackbox solve maxsat``."""
+
+    def params(self):
+        return cli_params()
+
+    def budget(self, problem, extra, budget):
+        return cli_budget(problem, extra, budget)
+
+    def callbacks(self, problem, extra):
+        return cli_callbacks(problem, extra)
+
+    def checkpoint_on_interrupt(self, extra):
+        """Under the MaxSAT Evaluation harness a SIGTERM means 'answer now', not 'save 100 MB'."""
+        return extra.get("output_format") != "maxsat-eval"
+
+    def finish(self, problem, result, extra, echo):
+        return cli_finish(problem, result, extra, echo)
