@@ -74,7 +74,7 @@ def es_losses_and_point(evaluator, dim=20, gens=6):
         assert type(request).__name__ == "NoiseWindows"
         losses.append(evaluator.evaluate(prob, request, seed=g).losses)
         state = solver.tell(state, request, losses[-1])
-    return np.array(losses), solver.recommend(state), state["best_x"]
+    return np.array(losses), solver.recommend(state), state["theta"]
 
 
 def test_es_through_the_pool_is_bit_for_bit_in_process():
