@@ -15,24 +15,25 @@ import time
 def run(n: int, seconds: float, seed: int, walkers: int, cb: float, ratio: float):
     t0 = time.perf_counter()
     c0 = time.process_time()
-    from blackbox.solvers.sls import SLSConfig, run_sls
+    import blackbox
     from blackbox.problems.maxsat import MaxSAT, MaxSATConfig
+    from blackbox.problems.maxsat.sls import SLSConfig
 
     problem = MaxSAT(MaxSATConfig(vars=n, ratio=ratio, instance_seed=seed))
     t_gen = time.perf_counter() - t0
     m = problem.nclauses
-    curve = []
+    curve, last = [], {}
 
-    def cb_(state, _):
-        el = time.perf_counter() - t0
+    def record(tick):
+        state = last["state"] = tick.state
         unsat = int(state["ucost"][int(state["best_walker"]), 1])
-        curve.append((el, 1 - unsat / m, int(state["flips"])))
-        return el >= seconds
+        curve.append((time.perf_counter() - t0, 1 - unsat / m, int(state["flips"])))
 
-    state = run_sls(problem, seconds=seconds - (time.perf_counter() - t0), seed=seed,
-                    config=SLSConfig(walkers=walkers, cb=cb), callback=cb_)
+    blackbox.solve(problem, "sls", SLSConfig(walkers=walkers, cb=cb), seconds=seconds, seed=seed,
+                   started=t0, callbacks=[record])
     wall = time.perf_counter() - t0
     cpu = time.process_time() - c0
+    state = last["state"]
     x = state["best_x"][int(state["best_walker"])]
     met = problem.metrics(x)
     return dict(n=n, m=m, seed=seed, budget=seconds, wall=wall, cpu=cpu, gen=t_gen, flips=int(state["flips"]),

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import blackbox
 from blackbox.population import Deltas
 from blackbox.solver import Spec
-from blackbox.solvers.sls import SLS, SLSConfig, run_sls
+from blackbox.problems.maxsat.sls import SLS, SLSConfig
 from blackbox.problems.maxsat import MaxSAT, MaxSATConfig, from_clauses, generate, read_instance
 from blackbox.problems.maxsat.report import exact_best
 
@@ -20,6 +21,17 @@ DATA = Path(os.environ.get("BLACKBOX_DATA", ROOT.parent / "shared" / "data")) / 
 needs_data = pytest.mark.usefixtures("shared_data")  # fails, never skips, when the data is missing
 
 FAST = SLSConfig(chunk_seconds=0.02)  # check targets often: small instances stop right at the optimum
+
+
+def run_sls(problem, flips, seed=0, config=None, target=None):
+    """The ``sls`` search through ``blackbox.solve``; returns the final solver state."""
+    last = {}
+
+    def keep(tick):
+        last["state"] = tick.state
+
+    blackbox.solve(problem, "sls", config or SLSConfig(), evals=flips, target=target, seed=seed, callbacks=[keep])
+    return last["state"]
 
 MSE_OPT = {  # MaxSAT Evaluation 2016 optima (data README)
     "s2v120c1200-1": 161, "s2v120c1200-3": 160, "s2v120c1300-1": 180, "s2v120c1500-1": 211,
@@ -98,7 +110,7 @@ def test_config_accepts_float_notation():
 
 def test_generated_problem_solved():
     p = MaxSAT(MaxSATConfig(vars=300, ratio=3.5, instance_seed=1))
-    st = run_sls(p, seconds=None, flips=1_000_000, seed=0)
+    st = run_sls(p, flips=1_000_000, seed=0)
     x, loss = SLS(Spec.of(p)).best(st)
     assert loss == 0 and p.metrics(x)["satisfied_fraction"] == 1.0
 
@@ -121,7 +133,7 @@ def test_state_checkpoint_continues_identically():
 @pytest.mark.parametrize("name", ["uf50-01", "uf100-01", "uf250-01", "uf20-03"])
 def test_satlib_uf_cost_zero(name):
     p = MaxSAT(MaxSATConfig(file=str(DATA / "satlib_uf" / f"{name}.cnf")))
-    st = run_sls(p, seconds=None, flips=2_000_000, seed=1)
+    st = run_sls(p, flips=2_000_000, seed=1)
     assert st["best_loss"] == 0 and st["method"] == "probsat"
 
 
@@ -129,7 +141,7 @@ def test_satlib_uf_cost_zero(name):
 @pytest.mark.parametrize("i", [1, 3, 5])
 def test_satlib_uuf_cost_one(i):
     p = MaxSAT(MaxSATConfig(file=str(DATA / "satlib_uuf" / f"uuf50-0{i}.cnf")))
-    st = run_sls(p, seconds=None, flips=2_000_000, seed=1, target=1, config=FAST)
+    st = run_sls(p, flips=2_000_000, seed=1, target=1, config=FAST)
     x, loss = SLS(Spec.of(p)).best(st)
     assert loss == 1 and p.metrics(x)["cost"] == 1
 
@@ -139,7 +151,7 @@ def test_satlib_uuf_cost_one(i):
 def test_random_maxsat_mse_optima(name):
     sub = "maxsat_random_unweighted_s3v" if name.startswith("s3v") else "maxsat_random_unweighted_s2v"
     p = MaxSAT(MaxSATConfig(file=str(DATA / sub / f"{name}.cnf")))
-    st = run_sls(p, seconds=None, flips=4_000_000, seed=1, target=MSE_OPT[name], config=FAST)
+    st = run_sls(p, flips=4_000_000, seed=1, target=MSE_OPT[name], config=FAST)
     assert st["best_loss"] == MSE_OPT[name]
 
 
@@ -149,7 +161,7 @@ def test_frb_weighted_optimum(name):
     path = DATA / "weighted_maxsat_frb" / f"{name}.wcnf"
     p = MaxSAT(MaxSATConfig(file=str(path)))
     opt = p.total_soft - int(open(path).readline().split()[2])
-    st = run_sls(p, seconds=None, flips=4_000_000, seed=1, target=opt, config=FAST)
+    st = run_sls(p, flips=4_000_000, seed=1, target=opt, config=FAST)
     x, loss = SLS(Spec.of(p)).best(st)
     assert loss == opt and p.metrics(x)["cost"] == opt
 
@@ -181,7 +193,7 @@ def test_mse_regression_suite_optima_and_unsat():
         if not unsat and model != "None" and len(model) == p.dim:
             x = np.frombuffer(model.encode(), np.uint8) - 48
             assert p.cost(x) == (best, 0), r["WCNFFile"]
-        st = run_sls(p, seconds=None, flips=20_000 if unsat else 300_000, seed=0, config=FAST,
+        st = run_sls(p, flips=20_000 if unsat else 300_000, seed=0, config=FAST,
                      target=None if unsat else float(best))
         x, _ = SLS(Spec.of(p)).best(st)
         cost, hv = p.cost(x)
@@ -209,13 +221,13 @@ def test_rc2_exact_agrees_with_csv_and_solver():
     p = MaxSAT(MaxSATConfig(file=str(DATA / "satlib_uuf" / "uuf50-02.cnf")))
     ex = exact_optimum(p)
     assert ex.cost == 1
-    st = run_sls(p, seconds=None, flips=2_000_000, seed=3, target=1, config=FAST)
+    st = run_sls(p, flips=2_000_000, seed=3, target=1, config=FAST)
     assert gap(p, SLS(Spec.of(p)).best(st)[0], ex)["gap"] == 0
 
 
 def test_weighted_probsat_tracks_exact_cost():
     p = MaxSAT(MaxSATConfig(vars=3000, ratio=4.2, instance_seed=2, weighted=True, max_weight=1000))
-    st = run_sls(p, seconds=None, flips=300_000, seed=1)
+    st = run_sls(p, flips=300_000, seed=1)
     assert st["method"] == "probsat"
     x, loss = SLS(Spec.of(p)).best(st)
     cost, hv = p.cost(x)
@@ -273,3 +285,23 @@ def test_walker_state_stays_consistent_with_sharing(kind):
         st, _ = s.advance(st, p, 7000, 1.0)
         walker_invariants(p, st)
     assert st["method"] == ("weighting" if kind == "partial" else "probsat")
+
+
+def _sls_run(p, flips, chunk_seconds, **kw):
+    cfg = SLSConfig(walkers=1, chunk_seconds=chunk_seconds)
+    return blackbox.solve(p, "sls", cfg, evals=flips, seed=4, **kw)
+
+
+def test_sls_path_is_a_function_of_seed_and_flips_only(tmp_path):
+    """Issue 17.1: kernel slices are sized by flips, never by measured time, so how the slices
+    fall into driver generations (chunk_seconds, machine load) changes nothing; a run stopped and
+    resumed from its checkpoint ends where the uninterrupted one does."""
+    p = MaxSAT(MaxSATConfig(vars=20_000, ratio=4.27, instance_seed=0))
+    a = _sls_run(p, 400_000, 1e-6)  # a generation per slice
+    b = _sls_run(p, 400_000, 100.0)  # the whole budget in one generation
+    assert a.evals == b.evals == 400_000
+    assert a.best_loss == b.best_loss and np.array_equal(a.best_x, b.best_x)
+    ck = str(tmp_path / "s.ckpt.npz")
+    _sls_run(p, 150_000, 1e-6, checkpoint=ck)
+    c = _sls_run(p, 400_000, 1e-6, resume=ck)
+    assert c.best_loss == a.best_loss and np.array_equal(c.best_x, a.best_x)

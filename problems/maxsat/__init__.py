@@ -7,7 +7,7 @@ kept as Python ints), the satisfied fraction, and feasibility.
 
 Instances come from a file (DIMACS CNF, old WCNF, MaxSAT Evaluation 2022 WCNF, optionally
 compressed) or from the seeded random k-SAT generator. The domain solver is ``sls``
-(``blackbox/solvers/sls.py``); generic solvers use the ``deltas`` capability (flip sets against a
+(``problems/maxsat/sls.py``, beside this problem); generic solvers use the ``deltas`` capability (flip sets against a
 base assignment, costed in O(occurrences of the flipped variables)).
 """
 from __future__ import annotations

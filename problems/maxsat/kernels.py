@@ -100,13 +100,23 @@ def true_counts(x, lits, offs):
     m = offs.size - 1
     nt = np.zeros(m, np.int32)
     for c in range(m):
-        k = 0
-        for q in range(offs[c], offs[c + 1]):
-            l = lits[q]
-            if x[l >> 1] != (l & 1):
-                k += 1
-        nt[c] = k
+        nt[c] = clause_state(x, lits, offs, c)[0]
     return nt
+
+
+@njit(cache=True, inline="always")
+def clause_state(x, lits, offs, c):
+    """(true literals, XOR of the true literals' variables) of clause ``c`` under ``x``: the
+    literal encoding is 2 * var + negated, so literal l is true when x[l >> 1] != (l & 1). With
+    exactly one true literal the XOR is that literal's variable (the clause's critical variable)."""
+    k = 0
+    cr = 0
+    for q in range(offs[c], offs[c + 1]):
+        l = lits[q]
+        if x[l >> 1] != (l & 1):
+            k += 1
+            cr ^= l >> 1
+    return k, cr
 
 
 @njit(cache=True)

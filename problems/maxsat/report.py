@@ -139,8 +139,8 @@ def cli_finish(problem, result, extra, echo):
 
 def live_metrics(problem, best_loss: float) -> dict:
     """Progress-line fields: satisfied fraction and unsatisfied count (unit weights) or cost."""
-    if problem.unit_weights and problem.nclauses:
-        w0 = float(problem.w[0]) if problem.w.size else 1.0
+    w0 = float(problem.w[0]) if problem.w.size else 1.0
+    if problem.unit_weights and problem.nclauses and w0 > 0:
         unsat = int(round((best_loss - float(problem.empty_soft_weight)) / w0)) + problem.n_empty
         return {"sat": f"{100 * (1 - unsat / problem.nclauses):.4f}%", "unsat": f"{unsat:,}"}
     cost, hv = (best_loss, 0) if best_loss < problem.hard_penalty else (None, int(best_loss // problem.hard_penalty))

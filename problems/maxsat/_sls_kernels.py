@@ -1,4 +1,4 @@
-"""Numba kernels of the ``sls`` MAX-SAT local search (imported lazily by blackbox.solvers.sls).
+"""Numba kernels of the ``sls`` MAX-SAT local search (imported lazily by ``sls``).
 
 Two walks share one state layout (arrays indexed [walker, ...]):
   * probSAT (unit weights, no hard clauses): pick a random falsified clause, flip one of its
@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
+
+from .kernels import clause_state
 
 U64 = np.uint64
 
@@ -87,14 +89,9 @@ def init_walkers(x, lits, offs, occ_off, occ, wts, hard, nt, crit, unsat, unsat_
                 score[w, v] = 0
             else:
                 brk[w, v] = 0
+        xw = x[w]
         for c in range(m):
-            k = 0
-            cr = 0
-            for q in range(offs[c], offs[c + 1]):
-                l = lits[q]
-                if x[w, l >> 1] != (l & 1):
-                    k += 1
-                    cr ^= l >> 1
+            k, cr = clause_state(xw, lits, offs, c)
             nt[w, c] = k
             crit[w, c] = cr
             d = dw[w, c] if weighting else 1

@@ -19,8 +19,11 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..solver import Solver
+from blackbox.solver import Solver
 
+from . import MaxSAT
+
+SHARE_FLIPS = 400_000  # several walkers: followers restart from the leader after this many flips each
 BREAK_UNIT = 4  # weighted probSAT: a clause of average weight adds 4 to a break; the table reads break / 4
 _ARRAYS = ("x", "best_x", "log", "nt", "crit", "ntc", "unsat", "unsat_h", "where", "dw", "score", "brk", "good",
            "goodpos", "lastflip", "ctr", "ucost", "rng")
@@ -39,7 +42,7 @@ class SLSConfig:
     smooth: float = 0.01  # weighting: probability that a local optimum smooths weights instead of raising them
     scale: int = 1  # weighting: initial soft weight = scale x weight / average soft weight (at least 1)
     share: bool = True  # probSAT with several walkers: after each slice, walkers behind the leader restart from its state
-    chunk_seconds: float = 0.4  # advance returns after about this long (progress, checkpoints)
+    chunk_seconds: float = 0.4  # advance returns after the first slice that ends past this (progress, checkpoints; never changes the path)
 
 
 class SLS(Solver):
@@ -50,7 +53,6 @@ class SLS(Solver):
 
     @classmethod
     def refuses(cls, problem_cls):
-        from blackbox.problems.maxsat import MaxSAT
         if not issubclass(problem_cls, MaxSAT):
             return f"solver 'sls' needs a MAX-SAT problem (it reads the clauses); {problem_cls.name} is not one"
         return None
@@ -83,8 +85,8 @@ class SLS(Solver):
     # -- state ---------------------------------------------------------------------------------
     def init(self, x0, seed):
         state = self.base_state(np.asarray(x0, dtype=np.int8), seed)
-        state.update(ready=0, flips=0, best_loss=float("inf"), best_walker=0, method="", chunk=1000,
-                     rate=0.0)
+        state.update(ready=0, flips=0, best_loss=float("inf"), best_walker=0, method="", chunk=0,
+                     slices=0, rate=0.0)
         return state
 
     def best(self, state):
@@ -130,16 +132,13 @@ class SLS(Solver):
         rng = np.random.default_rng([int(state["seed"]) & 0xFFFFFFFF, 0x5157])
         x0 = np.asarray(state["x"], dtype=np.int8)
         x = np.empty((W, n), np.int8)
-        cnt = np.diff(problem.occ_off)
-        pos, neg = cnt[0::2], cnt[1::2]
         for w in range(W):
             if self.config.init == "x0":
                 x[w] = x0
             elif self.config.init == "random":
                 x[w] = rng.integers(0, 2, n, dtype=np.int8)
-            else:
-                tie = rng.integers(0, 2, n, dtype=np.int8)
-                x[w] = np.where(pos > neg, 1, np.where(neg > pos, 0, tie))
+            else:  # the problem's own majority start, ties broken by this walker's draws
+                x[w] = problem.initial(rng)
         nh = int(np.count_nonzero(problem.hard))
         s = {
             "x": x, "best_x": np.empty((W, n), np.int8), "log": np.zeros((W, n + 1024), np.int32),
@@ -175,7 +174,7 @@ class SLS(Solver):
             s["ntc"] = K.pack_counts(s["nt"], s["crit"])
             s["nt"], s["crit"] = np.zeros((W, 1), np.int32), np.zeros((W, 1), np.int32)
         state.update(s)
-        state.update(ready=1, method=method, chunk=20_000 if n > 100_000 else 2_000)
+        state.update(ready=1, method=method, chunk=slice_flips(n))
         self._finish_step(state, problem)
 
     def _break_weights(self, problem):
@@ -253,65 +252,72 @@ class SLS(Solver):
 
     # -- the native contract -------------------------------------------------------------------
     def _advance(self, state, problem, evals_left, seconds_left):
-        from . import _sls_kernels as K
-
+        """Slices of flips until the evaluation budget, the time slice (``chunk_seconds``, read
+        only *between* slices) or an optimum. The search path is a function of (seed, flips) only:
+        slice sizes, the break-exponent schedule and the walkers' sharing depend on flips and
+        slices done, never on wall time, so equal budgets give equal assignments however the
+        slices fall into calls, and a resumed run continues exactly."""
         t0 = time.perf_counter()
-        state = dict(state)
-        if not state["ready"]:
-            self._setup(state, problem)
+        s = dict(state)
+        if not s["ready"]:
+            self._setup(s, problem)
         else:
             for key in _ARRAYS:
-                state[key] = state[key].copy()
-        s = state
+                s[key] = s[key].copy()
         W = s["x"].shape[0]
         budget = max(0, int(evals_left)) if evals_left is not None else 1 << 62
-        limit = min(self.config.chunk_seconds, seconds_left) if seconds_left is not None else self.config.chunk_seconds
+        limit = self.config.chunk_seconds if seconds_left is None else min(self.config.chunk_seconds, seconds_left)
         used = 0
-        weighting = s["method"] == "weighting"
-        probs, kfix, cb = (None, 0, 0.0) if weighting else self._probs(problem)
-        if weighting:
-            s_init, s_cap, h0 = self._weights(problem)
-        else:
-            wtd = not problem.unit_weights
-            wb = self._break_weights(problem) if wtd else np.ones(1, np.int32)
-        chunk = int(s["chunk"])
         while used < budget and not self.optimal(s):
-            per = max(1, min(chunk, (budget - used) // W if budget - used >= W else 1))
-            t1 = time.perf_counter()
-            if not weighting and not self.config.cb:
-                probs, _, cb = self._probs(problem, int(s["ctr"][:, 5].max()) / max(1, problem.dim))
-            if weighting:
-                run = K.weighted_run if W > 1 else _single(K._weighted_walker)
-                done = run(s["x"], problem.lits, problem.offs, problem.occ_off, problem.occ, problem.w,
-                                      problem.hard, s["nt"], s["crit"], s["unsat"], s["unsat_h"], s["where"], s["dw"],
-                                      s["score"], s["good"], s["goodpos"], s["lastflip"], s["ctr"], s["ucost"],
-                                      s["rng"], s["best_x"], s["log"], s_init, s_cap, int(self.config.h_inc) * h0, h0,
-                                      float(self.config.smooth), int(self.config.bms), per)
-            else:
-                run = K.probsat_run if W > 1 else _single(K._probsat_walker)
-                done = run(s["x"], problem.lits, problem.offs, problem.occ_off, problem.occ, s["ntc"],
-                           s["unsat"], s["where"], s["brk"], s["ctr"], s["ucost"], s["rng"], probs, s["best_x"],
-                           s["log"], kfix, problem.w, wb, wtd, per)
-            n_done = int(done.sum())
+            per = max(1, min(int(s["chunk"]), (budget - used) // W if budget - used >= W else 1))
+            n_done = self._slice(s, problem, per)
             used += n_done
-            dt = time.perf_counter() - t1
+            s["slices"] = int(s["slices"]) + 1
             if n_done == 0:
                 break
-            # aim each kernel call at ~0.1 s (one walker) or ~0.2 s (threads: a parallel region waits for
-            # every thread, which on a busy machine can cost a scheduler time slice per call)
-            if dt > 0:
-                aim = 0.1 if W == 1 else 0.2
-                chunk = int(np.clip(per * min(aim, limit) / dt, 1_000, 50_000_000))
+            if self._shares(s, W):
+                self._share(s)
             if time.perf_counter() - t0 >= limit:
                 break
-        s["chunk"] = chunk
-        if self.config.share and W > 1 and not weighting:
-            self._share(s)
         s["flips"] = int(s["flips"]) + used
         elapsed = time.perf_counter() - t0
         s["rate"] = used / elapsed if elapsed > 0 else 0.0
         self._finish_step(s, problem)
         return s, used
+
+    def _shares(self, s, walkers: int) -> bool:
+        """Walkers share after every SHARE_FLIPS flips per walker (counted in whole slices)."""
+        every = max(1, SHARE_FLIPS // int(s["chunk"]))
+        return self.config.share and walkers > 1 and s["method"] != "weighting" and int(s["slices"]) % every == 0
+
+    def _slice(self, s, problem, per: int) -> int:
+        """``per`` flips of every walker (one kernel call); the flips done."""
+        from . import _sls_kernels as K
+
+        W = s["x"].shape[0]
+        if s["method"] == "weighting":
+            s_init, s_cap, h0 = self._weights(problem)
+            run = K.weighted_run if W > 1 else _single(K._weighted_walker)
+            done = run(s["x"], problem.lits, problem.offs, problem.occ_off, problem.occ, problem.w,
+                       problem.hard, s["nt"], s["crit"], s["unsat"], s["unsat_h"], s["where"], s["dw"],
+                       s["score"], s["good"], s["goodpos"], s["lastflip"], s["ctr"], s["ucost"],
+                       s["rng"], s["best_x"], s["log"], s_init, s_cap, int(self.config.h_inc) * h0, h0,
+                       float(self.config.smooth), int(self.config.bms), per)
+        else:
+            probs, kfix, _ = self._probs(problem, int(s["ctr"][:, 5].max()) / max(1, problem.dim))
+            weighted = not problem.unit_weights
+            wb = self._break_weights(problem) if weighted else np.ones(1, np.int32)
+            run = K.probsat_run if W > 1 else _single(K._probsat_walker)
+            done = run(s["x"], problem.lits, problem.offs, problem.occ_off, problem.occ, s["ntc"],
+                       s["unsat"], s["where"], s["brk"], s["ctr"], s["ucost"], s["rng"], probs, s["best_x"],
+                       s["log"], kfix, problem.w, wb, weighted, per)
+        return int(done.sum())
+
+
+def slice_flips(n: int) -> int:
+    """Flips per walker in one kernel call: about a third of a second at a million variables
+    (~0.35 M flips/s on one core), so a time budget is checked often; never below 20,000."""
+    return int(np.clip(n // 8, 20_000, 150_000))
 
 
 def cb_schedule(flips_per_var: float) -> float:
@@ -327,29 +333,3 @@ def _single(walker):
     def run(*args):
         return np.array([walker(0, *args)], dtype=np.int64)
     return run
-
-
-def run_sls(problem, seconds: float | None = 10.0, flips: int | None = None, seed: int = 0, config=None,
-            target: float | None = None, callback=None):
-    """Drive ``SLS`` on ``problem`` without the generic driver (benchmarks, the MaxSAT-Evaluation
-    output). ``callback(state, elapsed)`` is called after every advance; a True return stops.
-    Returns the final state."""
-    from ..solver import Spec
-
-    solver = SLS(Spec.of(problem), config)
-    state = solver.init(np.zeros(problem.dim, np.int8), seed)
-    t0 = time.perf_counter()
-    used = 0
-    while True:
-        elapsed = time.perf_counter() - t0
-        left_s = None if seconds is None else seconds - elapsed
-        left_f = None if flips is None else flips - used
-        if (left_s is not None and left_s <= 0) or (left_f is not None and left_f <= 0):
-            break
-        state, n = solver.advance(state, problem, left_f, left_s)
-        used += n
-        if callback is not None and callback(state, time.perf_counter() - t0):
-            break
-        if solver.optimal(state) or n == 0 or (target is not None and state["best_loss"] <= target):
-            break
-    return state
