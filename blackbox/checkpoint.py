@@ -2,15 +2,16 @@
 
 Arrays of the solver state are stored under ``state/<key>``, the driver's arrays under
 ``run/<key>``, and everything else (scalars, configs, history) as one JSON string under ``meta``.
-Writes go to a temporary file that is renamed into place, so a checkpoint is never half-written.
+Writes go through ``fileio.atomic_write``, so a checkpoint is never half-written.
 """
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 
 import numpy as np
+
+from .fileio import atomic_write
 
 
 class CheckpointError(ValueError):
@@ -42,16 +43,7 @@ def save(path: str, state: dict, run_arrays: dict, meta: dict) -> None:
     payload.update({f"run/{k}": np.asarray(v) for k, v in run_arrays.items()})
     meta = dict(meta, state_scalars=scalars)
     payload["meta"] = np.array(json.dumps(meta, default=jsonable))
-    directory = os.path.dirname(os.path.abspath(path)) or "."
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp.npz")
-    os.close(fd)
-    try:
-        np.savez(tmp, **payload)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(path, lambda tmp: np.savez(tmp, **payload), suffix=".npz")
 
 
 def load(path: str) -> tuple[dict, dict, dict]:

@@ -2,11 +2,18 @@
 
     result = blackbox.solve(problem, "polystep", evals=100_000, seconds=60, seed=0)
 
-The loop is ask -> evaluate (through the evaluator seam) -> tell -> bookkeeping. Bookkeeping is the
-best evaluated solution, a thinned history, failure counts, callbacks, the progress line and
-checkpoints. Ctrl-C or SIGTERM stops at the end of the current generation (a second Ctrl-C stops at
-once) and always writes a checkpoint, so nothing computed is lost; resuming it continues exactly
-like the uninterrupted run because solver randomness is a pure function of (seed, generation).
+``solve`` builds the parts: the problem and solver (by name or instance), a ``Budget``, an
+evaluator (in-process, a process pool or Ray), the ``RunRecord`` (fresh or from a checkpoint) and
+the observers (validation, time-based planning, progress, callbacks, periodic checkpoints). The loop
+(``run_loop``) is ask -> evaluate -> tell -> record, then the observers, until the budget, a
+callback, the solver or a signal stops it. Ctrl-C or SIGTERM stops at the end of the current
+generation (a second Ctrl-C stops at once) and always writes a checkpoint, so nothing computed is
+lost; resuming it continues exactly like the uninterrupted run because solver randomness and data
+seeds are pure functions of (seed, generation) (``blackbox.seeding``).
+
+An evaluation budget is a hard limit: the generation that would pass it is cut to the evaluations
+left and not told to the solver, so ``result.evals <= evals`` and the best loss never comes from
+past the budget (``whole_generations=True`` lets the last generation finish instead).
 
 For stochastic problems (minibatches, episodes) losses of different generations are not comparable,
 so the reported solution is selected by ``problem.validation_loss`` on the solver's current point
@@ -14,102 +21,21 @@ every ``validate_every`` generations, never by test data.
 """
 from __future__ import annotations
 
-import dataclasses
-import json
-import math
-import os
-import platform
 import signal
-import sys
 import threading
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import __version__
-from . import checkpoint as ckpt
+from . import observers as obs
+from .budget import Budget
 from .evaluator import InProcessEvaluator
+from .observers import PLAN_AFTER_FRACTION, Loop, Tick  # noqa: F401  (part of the driver's API)
 from .problem import Problem
 from .registry import problem_class, solver_class
+from .run_record import Result, RunRecord, config_dict, versions  # noqa: F401
 from .seeding import data_seed
 from .solver import Solver, Spec, build_config
-
-
-@dataclass
-class Result:
-    """What a run produced. ``to_json`` gives everything needed to report it honestly."""
-
-    problem: str
-    solver: str
-    seed: int
-    best_x: np.ndarray
-    best_loss: float
-    metrics: dict
-    test_metrics: dict
-    evals: int
-    generations: int
-    wall_time: float
-    stopped: str  # evals | time | target | interrupted | callback | solver
-    selected_by: str  # "best evaluated loss" | "validation loss" | "final point"
-    history: list = field(default_factory=list)
-    failures: int = 0
-    first_error: str = ""
-    validation_evals: int = 0
-    redispatched: int = 0  # candidates re-sent because a worker died (each counted once in evals)
-    problem_config: dict = field(default_factory=dict)
-    solver_config: dict = field(default_factory=dict)
-    budget: dict = field(default_factory=dict)
-    checkpoint: str | None = None
-
-    def to_json(self, inline_limit: int = 10_000) -> dict:
-        d = {k: getattr(self, k) for k in (
-            "problem", "solver", "seed", "best_loss", "metrics", "test_metrics", "evals", "generations",
-            "wall_time", "stopped", "selected_by", "failures", "first_error", "validation_evals", "redispatched",
-            "problem_config", "solver_config", "budget", "checkpoint", "history")}
-        d["dim"] = int(self.best_x.size)
-        if self.best_x.size <= inline_limit:
-            d["best_x"] = self.best_x.tolist()
-        d["versions"] = versions()
-        return d
-
-    def save(self, path: str) -> str:
-        """Write the result JSON; a solution too large to inline goes beside it as ``.x.npy``."""
-        d = self.to_json()
-        if "best_x" not in d:
-            xpath = os.path.splitext(path)[0] + ".x.npy"
-            np.save(xpath, self.best_x)
-            d["best_x_file"] = os.path.basename(xpath)
-        tmp = path + ".tmp"
-        with open(tmp, "w") as fh:
-            json.dump(d, fh, indent=1, default=ckpt.jsonable)
-        os.replace(tmp, path)
-        return path
-
-
-def versions() -> dict:
-    return {"blackbox": __version__, "python": platform.python_version(), "numpy": np.__version__,
-            "platform": platform.platform()}
-
-
-@dataclass
-class Tick:
-    """What callbacks receive after every generation. Return True from a callback to stop."""
-
-    generation: int
-    evals: int
-    elapsed: float
-    best_loss: float
-    loss: float  # the best loss of this generation
-    state: dict
-
-
-def _keep_in_history(g: int) -> bool:
-    """About 90 entries per decade of generations: every one below 100, then a thinning stride."""
-    if g < 100:
-        return True
-    stride = 10 ** (int(math.log10(g)) - 1)
-    return g % stride == 0
 
 
 class _StopFlag:
@@ -155,13 +81,6 @@ def make_solver(solver, spec: Spec, config=None) -> Solver:
     return cls(spec, config)
 
 
-# With a time-only budget, solver.plan() gets the evaluations the run is expected to reach, from the
-# pace of the generations after the first (which may compile kernels), measured over the first
-# PLAN_AFTER_FRACTION of the budget: long enough to include the periodic validations (a 20-generation
-# window that held the first validation's start-up cost under-estimated a 30-minute run by 1.7x).
-PLAN_AFTER_FRACTION = 0.03
-
-
 def with_problem_defaults(problem, solver, config):
     """A solver config given by name or dict, on top of the problem's suggested settings for that
     solver (``problem.solver_defaults``; the user's settings win)."""
@@ -176,7 +95,7 @@ def solve(problem, solver: str | Solver | None = None, config=None, *, problem_c
           checkpoint_every: float = 60.0, resume: str | None = None, progress: bool = False,
           evaluator=None, workers: int | None = None, ray: bool = False, ray_address: str | None = None,
           strict: bool = False, validate_every: int = 20, started: float | None = None,
-          checkpoint_on_interrupt: bool = True) -> Result:
+          checkpoint_on_interrupt: bool = True, whole_generations: bool = True) -> Result:
     """Run ``solver`` on ``problem`` until the first budget is exhausted.
 
     problem   a Problem, or a registry name with ``problem_config`` (dict of its Config fields)
@@ -193,99 +112,114 @@ def solve(problem, solver: str | Solver | None = None, config=None, *, problem_c
               harnesses that kill runs on purpose and only want the answer)
     evaluator an evaluator instance; or ``workers=N`` for a local process pool, ``ray=True`` /
               ``ray_address=...`` for Ray (made here and closed at the end of the run)
+    whole_generations  True: the last generation may pass the evaluation budget (whole populations)
     """
     problem = make_problem(problem, problem_config)
-    spec = Spec.of(problem)
+    solver = _solver_for(problem, solver, config)
+    budget = Budget.of(evals, seconds, target, problem.default_budget)
+    run, seed = _open_run(problem, solver, seed, x0, resume, budget)
+    owned = evaluator is None
+    evaluator = evaluator or make_evaluator(workers, ray, ray_address, strict)
+    start = (time.perf_counter() if started is None else started) - run.elapsed
+    loop = Loop(problem, solver, evaluator, run, budget, start, seed, exact_evals=not whole_generations)
+    watchers = _observers(loop, progress, callbacks, checkpoint, checkpoint_every, validate_every)
+    try:
+        stopped = run_loop(loop, watchers)
+    finally:
+        for w in watchers:
+            w.close()
+        if owned:
+            evaluator.close()
+    return _finish(loop, stopped, checkpoint, checkpoint_on_interrupt)
+
+
+def _solver_for(problem, solver, config) -> Solver:
+    """The solver instance for ``problem`` (its default when None), refused early when it cannot run."""
     solver = solver or problem.default_solver
-    solver = make_solver(solver, spec, with_problem_defaults(problem, solver, config))
+    solver = make_solver(solver, Spec.of(problem), with_problem_defaults(problem, solver, config))
     reason = solver.refuses(type(problem))
     if reason:
         raise ValueError(reason)
-    if evals is None and seconds is None and target is None:
-        evals, seconds = problem.default_budget.get("evals"), problem.default_budget.get("seconds")
-    for name, v in (("evals", evals), ("seconds", seconds)):
-        if v is not None and v <= 0:
-            raise ValueError(f"budget {name} must be > 0, got {v}")
-    budget = {"evals": evals, "seconds": seconds, "target": target}
-    owned = evaluator is None
-    evaluator = evaluator or make_evaluator(workers, ray, ray_address, strict)
-    native = solver.native
-    problem_cfg = _config_dict(problem.config)
-    solver_cfg = _config_dict(solver.config)
+    return solver
 
+
+def _open_run(problem, solver, seed, x0, resume, budget) -> tuple[RunRecord, int]:
+    """A fresh run (its schedules fitted to an evaluation budget) or one loaded from ``resume``."""
     if resume:
-        run = _RunState.load(resume, problem, solver, problem_cfg, solver_cfg)
-        seed = run.seed
+        run = RunRecord.load(resume, problem, solver, config_dict(problem.config), config_dict(solver.config))
     else:
-        run = _RunState.fresh(problem, solver, seed, x0)
-        if evals is not None or seconds is None:
-            run.state = solver.plan(run.state, evals=evals)  # fit schedules to the budget, once
+        run = RunRecord.fresh(problem, solver, seed, x0)
+        if budget.evals is not None or budget.seconds is None:
+            run.state = solver.plan(run.state, evals=budget.evals)  # fit schedules to the budget, once
             run.planned = True
-    # A time-only budget: the solver's schedules are fitted once the pace is known (see PLAN_AFTER_FRACTION)
-    plan_on_time = not run.planned and seconds is not None and not native
-    pace_from = None
     run.bind(problem, solver)
-    start = (time.perf_counter() if started is None else started) - run.elapsed
-    last_ckpt = time.perf_counter()
-    stopped = None
-    show = _make_progress(progress, problem)
-    show.start(f"{problem.name} · {solver.name}")
+    return run, run.seed
+
+
+def _observers(loop, progress, callbacks, checkpoint, checkpoint_every, validate_every) -> list:
+    """The loop's observers, in the order they run after each generation."""
+    watchers = [obs.Validation(validate_every)]
+    if not loop.run.planned and loop.budget.seconds is not None and not loop.solver.native:
+        watchers.append(obs.TimePlan(loop.budget.seconds))
+    watchers += [obs.Progress(loop.problem, loop.solver, progress), obs.Callbacks(callbacks)]
+    if checkpoint:
+        watchers.append(obs.PeriodicCheckpoint(checkpoint, checkpoint_every))
+    return watchers
+
+
+def run_loop(loop: Loop, watchers: list) -> str:
+    """Generations until something stops the run; returns why (evals | time | target |
+    interrupted | callback | solver)."""
     with _StopFlag() as flag:
         try:
             while True:
-                elapsed = time.perf_counter() - start
-                stopped = _exhausted(run, budget, elapsed, flag)
+                stopped = "interrupted" if flag.requested else loop.budget.exhausted(
+                    loop.run.evals, loop.elapsed(), loop.run.best_loss)
                 if stopped:
-                    break
-                if native:
-                    left_e = None if evals is None else evals - run.evals
-                    left_s = None if seconds is None else seconds - elapsed
-                    state, used = solver.advance(run.state, problem, left_e, left_s)
-                    bx, bl = solver.best(state)
-                    run.commit(state, int(used), np.inf if bl is None else float(bl), bx, float(bl), 0, "")
-                else:
-                    request, asked = solver.ask(run.state)
-                    ev = evaluator.evaluate(problem, request, data_seed(seed, run.state["generation"]))
-                    state = solver.tell(asked, request, ev.losses)
-                    i = int(np.argmin(ev.losses)) if len(ev.losses) else 0
-                    cand = request.candidate(i) if ev.losses[i] < run.best_loss else None
-                    run.commit(state, len(request), float(ev.losses[i]), cand, float(ev.losses[i]),
-                               ev.failures, ev.first_error)
-                if problem.stochastic and run.generation % max(1, validate_every) == 0:
-                    run.validate(problem, solver)
-                elapsed = time.perf_counter() - start
-                if plan_on_time:
-                    pace_from = pace_from or (run.generation, elapsed)  # after the first (compiling) one
-                    done, spent = run.generation - pace_from[0], elapsed - pace_from[1]
-                    if done and spent >= PLAN_AFTER_FRACTION * seconds:
-                        per_gen = spent / done
-                        gens = run.generation + max(0.0, seconds - elapsed) / max(per_gen, 1e-9)
-                        run.state = solver.plan(run.state, evals=int(gens * run.evals / run.generation))
-                        run.planned, plan_on_time = True, False
-                show.update(best=run.reported_loss(), current=run.last_loss, evals=run.evals,
-                            elapsed=elapsed, extra=_live(problem, run))
-                tick = Tick(run.generation, run.evals, elapsed, run.best_loss, run.last_loss, run.state)
-                if any(cb(tick) is True for cb in callbacks):
-                    stopped = "callback"
-                    break
-                if solver.finished(run.state):
-                    stopped = "solver"
-                    break
-                if checkpoint and time.perf_counter() - last_ckpt >= checkpoint_every:
-                    run.save(checkpoint, time.perf_counter() - start, budget)
-                    last_ckpt = time.perf_counter()
+                    return stopped
+                if step(loop):
+                    return "evals"  # the generation was cut at the evaluation budget
+                for w in watchers:
+                    if w.after_generation(loop):
+                        return "callback"
+                if loop.solver.finished(loop.run.state):
+                    return "solver"
         except KeyboardInterrupt:
-            stopped = "interrupted"
-        finally:
-            show.stop()
-            if owned:
-                evaluator.close()
-    wall = time.perf_counter() - start
+            return "interrupted"
+
+
+def step(loop: Loop) -> bool:
+    """One generation: ask, evaluate, tell, record. True when it was cut at the evaluation budget
+    (then it is recorded but not told: the solver's state stays where it was)."""
+    run, solver, budget = loop.run, loop.solver, loop.budget
+    if solver.native:
+        state, used = solver.advance(run.state, loop.problem, budget.evals_left(run.evals),
+                                     budget.seconds_left(loop.elapsed()))
+        bx, bl = solver.best(state)
+        run.commit(state, int(used), np.inf if bl is None else float(bl), bx, float(bl), 0, "")
+        return False
+    request, asked = solver.ask(run.state)
+    left = budget.evals_left(run.evals)
+    cut = loop.exact_evals and left is not None and len(request) > left
+    if cut:
+        request = request.take(0, left)
+    ev = loop.evaluator.evaluate(loop.problem, request, data_seed(loop.seed, run.state["generation"]))
+    state = run.state if cut else solver.tell(asked, request, ev.losses)
+    i = int(np.argmin(ev.losses)) if len(ev.losses) else 0
+    cand = request.candidate(i) if ev.losses[i] < run.best_loss else None
+    run.commit(state, len(request), float(ev.losses[i]), cand, float(ev.losses[i]), ev.failures, ev.first_error)
+    return cut
+
+
+def _finish(loop: Loop, stopped: str, checkpoint, checkpoint_on_interrupt: bool) -> Result:
+    """Write the final checkpoint when one is due and build the result."""
+    run, problem, budget = loop.run, loop.problem, loop.budget.as_dict()
+    wall = loop.elapsed()
     if (stopped == "interrupted" and checkpoint_on_interrupt) or (checkpoint and stopped):
-        checkpoint = checkpoint or f"blackbox-{problem.name}-{seed}.ckpt.npz"
+        checkpoint = checkpoint or f"blackbox-{problem.name}-{loop.seed}.ckpt.npz"
         run.save(checkpoint, wall, budget)
-    result = run.result(problem, solver, wall, stopped, budget, checkpoint, validate=problem.stochastic)
-    result.redispatched = getattr(evaluator, "redispatched", 0)
+    result = run.result(problem, loop.solver, wall, stopped, budget, checkpoint, validate=problem.stochastic)
+    result.redispatched = loop.evaluator.redispatched
     return result
 
 
@@ -300,134 +234,3 @@ def make_evaluator(workers=None, ray=False, ray_address=None, strict=False):
     return InProcessEvaluator(strict)
 
 
-def _exhausted(run, budget, elapsed, flag) -> str | None:
-    if flag.requested:
-        return "interrupted"
-    if budget["target"] is not None and run.best_loss <= budget["target"]:
-        return "target"
-    if budget["evals"] is not None and run.evals >= budget["evals"]:
-        return "evals"
-    if budget["seconds"] is not None and elapsed >= budget["seconds"]:
-        return "time"
-    return None
-
-
-def _config_dict(cfg) -> dict:
-    return dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else {}
-
-
-def _make_progress(progress: bool, problem):
-    from .progress import LiveProgress, NullProgress
-    if not progress:
-        return NullProgress()
-    return LiveProgress(unit=problem.eval_unit)
-
-
-def _live(problem, run) -> dict:
-    return problem.live_metrics(run.best_loss) if np.isfinite(run.best_loss) else {}
-
-
-@dataclass
-class _RunState:
-    """The driver's bookkeeping; everything in it goes into a checkpoint."""
-
-    seed: int
-    state: dict
-    evals: int = 0
-    generation: int = 0
-    best_x: np.ndarray | None = None
-    best_loss: float = np.inf
-    last_loss: float = np.inf
-    failures: int = 0
-    first_error: str = ""
-    history: list = field(default_factory=list)
-    elapsed: float = 0.0
-    val_x: np.ndarray | None = None
-    val_loss: float = np.inf
-    validation_evals: int = 0
-    planned: bool = False  # the solver's plan() has run (kept in checkpoints: a resumed run never re-plans)
-
-    @classmethod
-    def fresh(cls, problem, solver, seed, x0):
-        rng = np.random.default_rng(int(seed))
-        x0 = problem.initial(rng) if x0 is None else np.asarray(x0)
-        if x0.shape != (problem.dim,):
-            raise ValueError(f"starting point has shape {x0.shape}; {problem.name} expects ({problem.dim},)")
-        return cls(seed=int(seed), state=solver.init(x0, int(seed)))
-
-    def commit(self, state, used, gen_loss, cand, cand_loss, failures, error):
-        if cand is not None and cand_loss < self.best_loss:
-            self.best_x, self.best_loss = np.array(cand, copy=True), cand_loss
-        self.state, self.evals, self.last_loss = state, self.evals + used, gen_loss
-        self.generation = int(state["generation"])  # the solver's counter: one count for both
-        self.failures += failures
-        self.first_error = self.first_error or error
-        if _keep_in_history(self.generation):
-            self.history.append({"generation": self.generation, "evals": self.evals,
-                                 "best_loss": self.best_loss, "loss": gen_loss})
-
-    def validate(self, problem, solver):
-        x = solver.recommend(self.state)
-        v = problem.validation_loss(x)
-        if v is None:
-            return
-        self.validation_evals += 1
-        if v < self.val_loss:
-            self.val_loss, self.val_x = float(v), np.array(x, copy=True)
-        if self.history:
-            self.history[-1]["validation_loss"] = float(v)
-
-    def reported_loss(self) -> float:
-        return self.val_loss if np.isfinite(self.val_loss) else self.best_loss
-
-    def save(self, path, elapsed, budget):
-        arrays = {k: v for k, v in (("best_x", self.best_x), ("val_x", self.val_x)) if v is not None}
-        meta = {k: getattr(self, k) for k in ("seed", "evals", "generation", "best_loss", "last_loss",
-                                              "failures", "first_error", "history", "val_loss",
-                                              "validation_evals", "planned")}
-        meta.update(elapsed=elapsed, budget=budget, problem=self._problem, solver=self._solver,
-                    problem_config=self._problem_cfg, solver_config=self._solver_cfg,
-                    format="blackbox-checkpoint-1")
-        meta = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in meta.items()}
-        ckpt.save(path, self.state, arrays, meta)
-
-    @classmethod
-    def load(cls, path, problem, solver, problem_cfg, solver_cfg):
-        state, arrays, meta = ckpt.load(path)
-        for what, mine, theirs in (("problem", problem.name, meta.get("problem")),
-                                   ("solver", solver.name, meta.get("solver")),
-                                   ("problem config", problem_cfg, meta.get("problem_config")),
-                                   ("solver config", solver_cfg, meta.get("solver_config"))):
-            if json.loads(json.dumps(mine, default=ckpt.jsonable)) != theirs:
-                raise ckpt.CheckpointError(f"{path}: checkpoint was made with {what} {theirs!r}, this run has {mine!r}")
-        inf = lambda v: np.inf if v is None else float(v)  # noqa: E731
-        run = cls(seed=int(meta["seed"]), state=state, evals=int(meta["evals"]),
-                  generation=int(meta["generation"]), best_x=arrays.get("best_x"),
-                  best_loss=inf(meta["best_loss"]), last_loss=inf(meta["last_loss"]),
-                  failures=int(meta["failures"]), first_error=meta["first_error"],
-                  history=list(meta["history"]), elapsed=float(meta["elapsed"]),
-                  val_x=arrays.get("val_x"), val_loss=inf(meta["val_loss"]),
-                  validation_evals=int(meta["validation_evals"]), planned=bool(meta.get("planned", True)))
-        return run
-
-    def bind(self, problem, solver):
-        self._problem, self._solver = problem.name, solver.name
-        self._problem_cfg = _config_dict(problem.config)
-        self._solver_cfg = _config_dict(solver.config)
-
-    def result(self, problem, solver, wall, stopped, budget, checkpoint, validate) -> Result:
-        if validate:
-            self.validate(problem, solver)
-        if np.isfinite(self.val_loss):
-            x, how = self.val_x, "validation loss"
-        elif problem.stochastic or self.best_x is None:
-            x, how = np.asarray(solver.recommend(self.state)), "final point"
-        else:
-            x, how = self.best_x, "best evaluated loss"
-        return Result(problem=problem.name, solver=solver.name, seed=self.seed, best_x=np.asarray(x),
-                      best_loss=self.best_loss, metrics=problem.metrics(x), test_metrics=problem.test_metrics(x),
-                      evals=self.evals, generations=self.generation, wall_time=wall, stopped=stopped or "evals",
-                      selected_by=how, history=self.history, failures=self.failures,
-                      first_error=self.first_error, validation_evals=self.validation_evals,
-                      problem_config=self._problem_cfg, solver_config=self._solver_cfg, budget=budget,
-                      checkpoint=checkpoint)

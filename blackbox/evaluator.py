@@ -81,7 +81,10 @@ def sanitize(losses: np.ndarray, worst_seen: float | None = None) -> tuple[np.nd
 
 
 class InProcessEvaluator:
-    """Evaluate in this process: one problem call per generation."""
+    """Evaluate in this process: one problem call per generation. The base of every evaluator:
+    ``evaluate``, ``close`` and the ``redispatched`` count are what the driver uses."""
+
+    redispatched = 0  # candidates re-sent because a worker died (each counted once in evals)
 
     def __init__(self, strict: bool = False):
         self.strict = strict
