@@ -29,8 +29,8 @@ grid loses no finished cell; running the same grid again skips them. A cell inte
 leaves its driver checkpoint beside it and continues from there; a cell killed outright restarts
 from its last periodic checkpoint (every ``checkpoint_every`` seconds) or from scratch.
 
-Budget matching is by evaluations (``evals``) and/or wall time (``seconds``); a generation is never
-split, so a solver may overshoot by less than one generation: the table reports evaluations used.
+Budget matching is by evaluations (``evals``, a hard limit: the last generation is cut) and/or wall
+time (``seconds``, checked between generations): the table reports evaluations used.
 Stochastic problems (minibatches, episodes) report the model the driver selected on the
 validation split, and test metrics of that model only (the driver calls ``test_metrics`` once).
 

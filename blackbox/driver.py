@@ -95,7 +95,7 @@ def solve(problem, solver: str | Solver | None = None, config=None, *, problem_c
           checkpoint_every: float = 60.0, resume: str | None = None, progress: bool = False,
           evaluator=None, workers: int | None = None, ray: bool = False, ray_address: str | None = None,
           strict: bool = False, validate_every: int = 20, started: float | None = None,
-          checkpoint_on_interrupt: bool = True, whole_generations: bool = True) -> Result:
+          checkpoint_on_interrupt: bool = True, whole_generations: bool = False) -> Result:
     """Run ``solver`` on ``problem`` until the first budget is exhausted.
 
     problem   a Problem, or a registry name with ``problem_config`` (dict of its Config fields)

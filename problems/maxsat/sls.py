@@ -32,7 +32,7 @@ _ARRAYS = ("x", "best_x", "log", "nt", "crit", "ntc", "unsat", "unsat_h", "where
 @dataclass
 class SLSConfig:
     method: str = "auto"  # probsat, weighting, or auto (probsat for soft-only k>=3 instances near the threshold)
-    walkers: int = 0  # parallel walkers; 0 = auto (one per thread up to 50k variables for probSAT, 200k for weighting; else 1)
+    walkers: int = 0  # parallel walkers; 0 = auto (one per core up to 50k variables for probSAT, 200k for weighting; else 1)
     cb: float = 0.0  # probSAT break exponent/base; 0 = auto (3-SAT: 5.0 falling to 2.06 as flips per variable grow from 20 to 2000)
     eps: float = 0.9  # probSAT polynomial break: weight (eps + break)^-cb
     init: str = "majority"  # start: majority (each variable takes its more frequent sign), random, or x0
@@ -116,7 +116,9 @@ class SLS(Solver):
         # Large probSAT walks: one walker with all the flips beat two walkers sharing the machine
         # (n=100k, 20 s: 99.82 % vs 99.78-99.79 %; n=1M, 60 s: 99.73 % vs 99.59 %, busy 2-core host).
         limit = 50_000 if method == "probsat" else 200_000
-        return 1 if problem.dim > limit else max(1, numba.get_num_threads())
+        # numba's thread pool size (NUMBA_NUM_THREADS: the cores), not get_num_threads(): that one
+        # is process state any library may lower, and the walker count shapes the search path
+        return 1 if problem.dim > limit else max(1, int(numba.config.NUMBA_NUM_THREADS))
 
     def _setup(self, state, problem):
         from . import _sls_kernels as K
