@@ -60,7 +60,7 @@ def lif(currents: torch.Tensor, steps: int, beta: float, threshold: float, const
 
 class SpikingMLP(NeuralProblem):
     """784-hidden-classes spiking MLP of hard LIF neurons; logits = output spike counts.
-    ``arch="paper"`` is the same net with the paper's 15 steps, decay 0.95 and minibatch 512."""
+    With arch=paper it is the same net with the paper's 15 steps, decay 0.95 and minibatch 512."""
 
     name = "snn"
     Config = SNNConfig
@@ -156,8 +156,8 @@ def fake_quant(x: torch.Tensor, step: float, lo: int, hi: int) -> torch.Tensor:
 
 class Int8MLP(NeuralProblem):
     """784-hidden-classes MLP whose weights are int8 and hidden activations uint8 (round + clamp)
-    in the forward. Not low-rank capable: rounding is not linear in the weights. ``arch="paper"``:
-    784-H relu, an HxH layer with int8 weights and bias, relu, H-classes (``paper``); its plain
+    in the forward. Not low-rank capable: rounding is not linear in the weights. With arch=paper:
+    784-H relu, an HxH layer with int8 weights and bias, relu, H-classes; its plain
     first layer takes the low-rank path."""
 
     name = "int8-mlp"
@@ -195,6 +195,7 @@ class Int8MLP(NeuralProblem):
 # -- binary net ----------------------------------------------------------------------------------
 @dataclass
 class BinaryConfig(NeuralConfig):
+    arch: str = "ours"  # ours only: the PolyStep paper's table has no binary net here
     binary_activations: bool = True  # hidden units output sign(z) in {-1, +1} (else relu)
     logit_scale: float = 3.0  # logits = (h @ sign(W2)) / sqrt(hidden) * logit_scale + b2
     surrogate_slope: float = 5.0  # smooth twin only: sign(w) -> tanh(slope * w / mean|w|)
@@ -237,9 +238,9 @@ class AttentionConfig(NeuralConfig):
 
 class ArgmaxAttention(NeuralProblem):
     """Patch tokens E = patches @ We + pos; each head picks the single token argmax(E @ Wk[:, h])
-    (hard attention); the picked tokens, through relu, feed a linear classifier. ``arch="paper"``:
+    (hard attention); the picked tokens, through relu, feed a linear classifier. With arch=paper:
     784-H relu, slot = argmax(h K), out = (h Wv + bv) * sigmoid(K[:, slot]), H-classes, on
-    Fashion-MNIST (``paper``)."""
+    Fashion-MNIST."""
 
     name = "argmax-attn"
     Config = AttentionConfig
@@ -293,7 +294,7 @@ class StaircaseConfig(NeuralConfig):
 
 class StaircaseMLP(NeuralProblem):
     """784-hidden-classes MLP whose hidden activation is a staircase (floor of a squashed input).
-    ``arch="paper"``: two staircase layers, 784-H-H-classes (``paper``)."""
+    With arch=paper: two staircase layers, 784-H-H-classes."""
 
     name = "staircase-mlp"
     Config = StaircaseConfig
@@ -335,8 +336,8 @@ class MoEConfig(NeuralConfig):
 class HardMoE(NeuralProblem):
     """Router (linear, argmax top-1) sends each image to one of ``experts`` 784-hidden-classes MLP
     experts. All experts are computed and the routed one is gathered (cheap at this size).
-    ``arch="paper"``: shared 784-H relu, a linear gate H-E (argmax top-1), E experts H-H relu H-H,
-    head H-classes (``paper``)."""
+    With arch=paper: shared 784-H relu, a linear gate H-E (argmax top-1), E experts H-H relu H-H,
+    head H-classes."""
 
     name = "hard-moe"
     Config = MoEConfig
