@@ -206,3 +206,37 @@ def test_cli_solve_with_arch_paper(tmp_path, shared_data):
     bad = subprocess.run([sys.executable, "-m", "blackbox", "solve", "snn", "--arch", "nope", "--evals", "10",
                           "--data-dir", str(shared_data)], capture_output=True, text=True, timeout=300, env=ENV, cwd=ROOT)
     assert bad.returncode != 0 and "arch must be one of ours, paper" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("cls", list(PAPER), ids=lambda c: c.name)
+def test_deltas_path_equals_dense(cls, shared_data):
+    from blackbox.population import Deltas
+    p = paper(cls, shared_data)
+    rng = np.random.default_rng(8)
+    x0 = p.initial(rng)
+    counts = np.array([0, 1, 3, 20])
+    offsets = np.r_[0, np.cumsum(counts)].astype(np.int64)
+    idx = np.concatenate([rng.choice(p.dim, k, replace=False) for k in counts]).astype(np.int64)
+    d = Deltas(x0, offsets, idx, x0[idx] + 0.3 * rng.standard_normal(idx.size))
+    torch.testing.assert_close(p.evaluate_deltas(d, seed=1), p.evaluate(d.dense(), seed=1), rtol=1e-4, atol=1e-5)
+
+
+HARD = {M.SpikingMLP: ["w1", "b1", "w2", "b2"], M.Int8MLP: ["wq", "bq"], M.ArgmaxAttention: [],
+        M.StaircaseMLP: ["w1", "b1", "w2", "b2"], M.HardMoE: ["wg", "bg"]}
+
+
+@pytest.mark.parametrize("cls", list(PAPER), ids=lambda c: c.name)
+def test_hard_parts_have_no_gradient(cls, shared_data):
+    """Quantized weights, staircase layers, spikes and the MoE gate reach the loss only through
+    piecewise-constant functions (attention's keys also gate through a sigmoid, so they keep one)."""
+    p = paper(cls, shared_data)
+    params = torch.from_numpy(population(p, n=1)[0]).float().requires_grad_(True)
+    logits = p.forward(DenseParams(params.reshape(1, -1), p._layout), p.batch(0)[0])
+    if not logits.requires_grad:
+        assert cls is M.SpikingMLP
+        return
+    (g,) = torch.autograd.grad(logits.sum(), params)
+    for name in HARD[cls]:
+        start, shape = p._layout[name]
+        assert not g[start:start + int(np.prod(shape))].any(), name
+    assert g.abs().sum() > 0
