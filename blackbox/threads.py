@@ -4,11 +4,12 @@ Why one helper: numba's OpenMP threading layer and torch share the same OpenMP r
 and starting numba's pool or setting its thread count resets torch's count to the core count.
 Setting torch first and numba after therefore silently undoes the torch setting (measured: every
 neural problem but the SNN went from 1 back to 2 torch threads after its first evaluation, whose
-loss is summed by a parallel numba kernel). numpy/scipy's BLAS (OpenBLAS) keeps its own pool,
-which nothing limited (numpy's and scipy's each load one). ``pin`` sets the three in the order that sticks; ``counts`` reads back what
-each library really uses, for the result JSON.
+loss is summed by a parallel numba kernel). numpy's and scipy's BLAS (OpenBLAS) each keep their
+own pool, which nothing limited. ``pin`` sets the three in the order that sticks; ``counts`` reads
+back what each library really uses, for the result JSON.
 
-Only libraries already imported are touched: this module imports neither torch nor numba.
+Only libraries already imported are touched (torch and numba are never imported here); scipy.linalg
+is, so that scipy's BLAS pool exists when the limit is set.
 """
 from __future__ import annotations
 

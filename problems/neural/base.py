@@ -53,7 +53,7 @@ class NeuralConfig:
     chunk: int = 256  # candidates evaluated together at most (memory bound); larger populations run in chunks
     threads: int = 1  # numba, torch and BLAS threads set when the problem is built, at most 2: 1 is faster on a busy 2-core machine
     init_gain: float = 1.0  # weights start uniform in +-init_gain/sqrt(fan_in), biases at zero
-    arch: str = "ours"  # ours | paper: this package's network, or the PolyStep paper's (docs/neural.md); options left unset take the arch's defaults
+    arch: str = "ours"  # ours | paper: this package's net or the PolyStep paper's (docs/neural.md); unset options take the arch's defaults
 
 
 def _f32(a) -> torch.Tensor:

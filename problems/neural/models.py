@@ -146,7 +146,7 @@ class SpikingMLP(NeuralProblem):
 # -- int8 fake-quantized MLP ---------------------------------------------------------------------
 @dataclass
 class Int8Config(NeuralConfig):
-    w_step: float | None = None  # weight quantum: w -> clamp(round(w / w_step), -127, 127) * w_step (paper: -128..127, middle layer only); unset: 1/128 (ours), 0.01 (paper)
+    w_step: float | None = None  # weight quantum: w -> round(w / w_step) * w_step clamped to int8; unset: 1/128 (arch ours), 0.01 (paper)
     a_step: float = 0.03125  # activation quantum (arch ours only): relu(z) -> clamp(round(z / a_step), 0, 255) * a_step
 
 
@@ -289,7 +289,7 @@ class ArgmaxAttention(NeuralProblem):
 # -- staircase activation ------------------------------------------------------------------------
 @dataclass
 class StaircaseConfig(NeuralConfig):
-    levels: int | None = None  # hidden activation floor(levels * sigmoid(z)) / levels: levels+1 values, zero gradient a.e.; unset: 4 (arch ours), 5 (paper)
+    levels: int | None = None  # activation floor(levels * sigmoid(z)) / levels, zero gradient a.e.; unset: 4 (arch ours), 5 (paper)
 
 
 class StaircaseMLP(NeuralProblem):
