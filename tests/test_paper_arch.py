@@ -203,6 +203,13 @@ def test_cli_solve_with_arch_paper(tmp_path, shared_data):
     d = json.loads(out.read_text())
     assert d["dim"] == 118_282 and d["problem_config"]["arch"] == "paper" and d["problem_config"]["w_step"] == 0.01
     assert 0 <= d["test_metrics"]["test_accuracy"] <= 1
+    snn = tmp_path / "snn.json"
+    p = subprocess.run([sys.executable, "-m", "blackbox", "solve", "snn", "--arch", "paper", "--steps", "10", "--evals", "50",
+                        "--train-subset", "1000", "--val-size", "200", "--data-dir", str(shared_data),
+                        "--out", str(snn)], capture_output=True, text=True, timeout=300, env=ENV, cwd=ROOT)
+    assert p.returncode == 0, p.stderr
+    cfg = json.loads(snn.read_text())["problem_config"]
+    assert (cfg["steps"], cfg["beta"], cfg["batch_size"]) == (10, 0.95, 512)  # the flag wins, the rest are the paper's
     bad = subprocess.run([sys.executable, "-m", "blackbox", "solve", "snn", "--arch", "nope", "--evals", "10",
                           "--data-dir", str(shared_data)], capture_output=True, text=True, timeout=300, env=ENV, cwd=ROOT)
     assert bad.returncode != 0 and "arch must be one of ours, paper" in bad.stderr and "Traceback" not in bad.stderr
