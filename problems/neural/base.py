@@ -24,6 +24,7 @@ ceiling baseline; the problems' losses never use it.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -33,6 +34,7 @@ import torch
 from blackbox.domain import Real
 from blackbox.population import Block, Deltas, LowRank
 from blackbox.problem import Problem
+from blackbox.threads import pin
 
 from .. import data as D
 
@@ -49,8 +51,9 @@ class NeuralConfig:
     split_seed: int = 0  # seed of the train/validation split and of the minibatch stream
     train_subset: int = 0  # use only this many training images (0 = all), for quick runs and tests
     chunk: int = 256  # candidates evaluated together at most (memory bound); larger populations run in chunks
-    threads: int = 1  # torch (and numba) threads set when the problem is built, at most 2: 1 is faster on a busy 2-core machine
+    threads: int = 1  # numba, torch and BLAS threads set when the problem is built, at most 2: 1 is faster on a busy 2-core machine
     init_gain: float = 1.0  # weights start uniform in +-init_gain/sqrt(fan_in), biases at zero
+    arch: str = "ours"  # ours | paper: this package's net or the PolyStep paper's (docs/neural.md); unset options take the arch's defaults
 
 
 def _f32(a) -> torch.Tensor:
@@ -236,14 +239,18 @@ class NeuralProblem(Problem):
     # evaluation budget (horizon 0) measured best here: snn 0.505 test accuracy at 20k evaluations,
     # against 0.332 for a rank-32 subspace at a constant radius 0.1.
     solver_defaults = {"polystep": {"particles_per_step": 32, "horizon": 0}}
+    archs = ("ours", "paper")  # values of the ``arch`` option this problem accepts
+    # {arch: {Config field: value}}: the value a field declared ``None`` (= "the arch's default") takes
+    arch_defaults: dict = {}
 
     def __init__(self, config=None):
-        self.config = config or self.Config()
+        self.config = self.resolve(config)
         c = self.config
         for field in ("hidden", "batch_size", "chunk", "threads"):
             if getattr(c, field) < 1:
                 raise ValueError(f"{self.name}: {field} must be >= 1, got {getattr(c, field)}")
-        torch.set_num_threads(min(int(c.threads), 2))
+        from . import kernels  # noqa: F401  numba imported now, so pin starts its pool before setting torch's count
+        pin(min(int(c.threads), 2))
         self.datasets = c.dataset.split("+")
         x, y = D.load_many(self.datasets, "train", c.data_dir or None)
         self.classes = 10 * len(self.datasets)
@@ -266,6 +273,17 @@ class NeuralProblem(Problem):
         self.dim = start
         self.domain = Real()
         self._batch_cache = (None, None)
+
+    @classmethod
+    def resolve(cls, config=None):
+        """``config`` with ``arch`` checked and every field left at None set to that arch's
+        default (``arch_defaults``), so a value the user gave always wins and the recorded config
+        holds the values used."""
+        c = config or cls.Config()
+        if c.arch not in cls.archs:
+            raise ValueError(f"{cls.name}: arch must be one of {', '.join(cls.archs)}, got {c.arch!r}")
+        fill = {k: v for k, v in cls.arch_defaults.get(c.arch, {}).items() if getattr(c, k) is None}
+        return dataclasses.replace(c, **fill) if fill else c
 
     @classmethod
     def small_config(cls):

@@ -246,16 +246,6 @@ def threads() -> int:
     return numba.get_num_threads()
 
 
-def set_threads(n: int) -> None:
-    """Numba and torch threads, in this order: numba's OpenMP layer shares the runtime with torch,
-    and setting numba's count resets torch's to the core count (measured here: torch back at 2
-    threads next to a busy core made every small torch op ~10 ms, the SNN's deltas path 10x slower)."""
-    import torch
-    n = max(1, min(n, numba.config.NUMBA_NUM_THREADS))
-    numba.set_num_threads(n)
-    torch.set_num_threads(n)
-
-
 @njit(cache=True, fastmath=False)
 def _image_cross_entropy(logits_b, label):
     """Cross-entropy of one image's float32 logits (C,) in float64."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from . import paper
 from .base import DTYPE, DenseParams, NeuralConfig, NeuralProblem, _f32
 
 PIXELS = 784
@@ -25,9 +26,10 @@ def _sign(w: torch.Tensor) -> torch.Tensor:
 # -- hard-LIF spiking MLP ---------------------------------------------------------------------------
 @dataclass
 class SNNConfig(NeuralConfig):
-    steps: int = 8  # time steps T; the image is fed as a constant input current at every step
+    batch_size: int | None = None  # training minibatch drawn per generation; unset: 256 (arch ours), 512 (paper)
+    steps: int | None = None  # time steps T, the image fed as a constant input current at every step; unset: 8 (ours), 15 (paper)
     init_gain: float = 2.0  # weights start uniform in +-init_gain/sqrt(fan_in): enough for output spikes at the start
-    beta: float = 0.9  # membrane decay per step (snntorch Leaky's beta)
+    beta: float | None = None  # membrane decay per step (snntorch Leaky's beta); unset: 0.9 (ours), 0.95 (paper)
     threshold: float = 1.0  # a neuron spikes when its membrane exceeds this, then resets to zero
     logit_scale: float = 1.0  # logits = output spike counts (0..steps) times this
     surrogate_slope: float = 5.0  # smooth twin only: spike = sigmoid(slope * (membrane - threshold))
@@ -57,26 +59,26 @@ def lif(currents: torch.Tensor, steps: int, beta: float, threshold: float, const
 
 
 class SpikingMLP(NeuralProblem):
-    """784-hidden-classes spiking MLP of hard LIF neurons; logits = output spike counts."""
+    """784-hidden-classes spiking MLP of hard LIF neurons; logits = output spike counts.
+    With arch=paper it is the same net with the paper's 15 steps, decay 0.95 and minibatch 512."""
 
     name = "snn"
     Config = SNNConfig
     capabilities = frozenset({"lowrank", "deltas"})
+    arch_defaults = {"ours": {"batch_size": 256, "steps": 8, "beta": 0.9},
+                     "paper": {"batch_size": 512, "steps": 15, "beta": 0.95}}
 
     def blocks(self):
         h = self.config.hidden
         return [("w1", (PIXELS, h)), ("b1", (h,)), ("w2", (h, self.classes)), ("b2", (self.classes,))]
 
     def __init__(self, config=None):
-        cfg = config or self.Config()
+        cfg = self.resolve(config)
         if cfg.kernel not in ("numba", "torch"):
             raise ValueError(f"snn: kernel must be numba or torch, got {cfg.kernel!r}")
         if cfg.steps < 1:
             raise ValueError(f"snn: steps must be >= 1, got {cfg.steps}")
         super().__init__(cfg)
-        if cfg.kernel == "numba":
-            from . import kernels
-            kernels.set_threads(min(cfg.threads, 2))
 
     @torch.no_grad()
     def evaluate_deltas(self, d, seed: int = 0):
@@ -144,8 +146,8 @@ class SpikingMLP(NeuralProblem):
 # -- int8 fake-quantized MLP ---------------------------------------------------------------------
 @dataclass
 class Int8Config(NeuralConfig):
-    w_step: float = 0.0078125  # weight quantum: w -> clamp(round(w / w_step), -127, 127) * w_step
-    a_step: float = 0.03125  # activation quantum: relu(z) -> clamp(round(z / a_step), 0, 255) * a_step
+    w_step: float | None = None  # weight quantum: w -> round(w / w_step) * w_step clamped to int8; unset: 1/128 (arch ours), 0.01 (paper)
+    a_step: float = 0.03125  # activation quantum (arch ours only): relu(z) -> clamp(round(z / a_step), 0, 255) * a_step
 
 
 def fake_quant(x: torch.Tensor, step: float, lo: int, hi: int) -> torch.Tensor:
@@ -154,17 +156,32 @@ def fake_quant(x: torch.Tensor, step: float, lo: int, hi: int) -> torch.Tensor:
 
 class Int8MLP(NeuralProblem):
     """784-hidden-classes MLP whose weights are int8 and hidden activations uint8 (round + clamp)
-    in the forward. Not low-rank capable: rounding is not linear in the weights."""
+    in the forward. Not low-rank capable: rounding is not linear in the weights. With arch=paper:
+    784-H relu, an HxH layer with int8 weights and bias, relu, H-classes; its plain
+    first layer takes the low-rank path."""
 
     name = "int8-mlp"
     Config = Int8Config
+    arch_defaults = {"ours": {"w_step": 0.0078125}, "paper": {"w_step": 0.01}}
+
+    def __init__(self, config=None):
+        super().__init__(config)
+        if self.config.arch == "paper":
+            self.capabilities = frozenset({"lowrank"})
 
     def blocks(self):
         h = self.config.hidden
+        if self.config.arch == "paper":
+            return paper.int8_blocks(h, self.classes)
         return [("w1", (PIXELS, h)), ("b1", (h,)), ("w2", (h, self.classes)), ("b2", (self.classes,))]
+
+    def fan_in(self, name, shape):
+        return paper.fan_in(name, shape) if self.config.arch == "paper" else super().fan_in(name, shape)
 
     def forward(self, p, x, smooth=False):
         c = self.config
+        if c.arch == "paper":
+            return paper.int8_forward(p, x, c.w_step, smooth)
         if smooth:  # the float net with clamped range: no rounding
             wq = lambda W: torch.clamp(W, -127 * c.w_step, 127 * c.w_step)  # noqa: E731
             act = lambda z: torch.clamp(torch.relu(z), 0, 255 * c.a_step)  # noqa: E731
@@ -178,6 +195,7 @@ class Int8MLP(NeuralProblem):
 # -- binary net ----------------------------------------------------------------------------------
 @dataclass
 class BinaryConfig(NeuralConfig):
+    arch: str = "ours"  # ours only: the PolyStep paper's table has no binary net here
     binary_activations: bool = True  # hidden units output sign(z) in {-1, +1} (else relu)
     logit_scale: float = 3.0  # logits = (h @ sign(W2)) / sqrt(hidden) * logit_scale + b2
     surrogate_slope: float = 5.0  # smooth twin only: sign(w) -> tanh(slope * w / mean|w|)
@@ -189,6 +207,7 @@ class BinaryMLP(NeuralProblem):
 
     name = "binary-mlp"
     Config = BinaryConfig
+    archs = ("ours",)  # no paper variant here
 
     def blocks(self):
         h = self.config.hidden
@@ -209,39 +228,51 @@ class BinaryMLP(NeuralProblem):
 # -- argmax attention ----------------------------------------------------------------------------
 @dataclass
 class AttentionConfig(NeuralConfig):
-    hidden: int = 32  # embedding width d of each patch token
-    patch: int = 7  # the 28x28 image is cut into (28/patch)^2 tokens of patch^2 pixels
-    heads: int = 4  # each head attends to exactly one token: the argmax of its scores
-    surrogate_slope: float = 1.0  # smooth twin only: softmax(slope * scores) instead of argmax
+    dataset: str | None = None  # mnist, fashion or mnist+fashion; unset: mnist (arch ours), fashion (paper)
+    hidden: int | None = None  # ours: embedding width d of each patch token; paper: hidden units; unset: 32 (ours), 128 (paper)
+    patch: int = 7  # arch ours: the 28x28 image is cut into (28/patch)^2 tokens of patch^2 pixels
+    heads: int = 4  # arch ours: each head attends to exactly one token, the argmax of its scores
+    slots: int = 8  # arch paper: key slots; each image is routed to the argmax of its scores
+    surrogate_slope: float = 1.0  # smooth twin only (arch ours): softmax(slope * scores) instead of argmax
 
 
 class ArgmaxAttention(NeuralProblem):
     """Patch tokens E = patches @ We + pos; each head picks the single token argmax(E @ Wk[:, h])
-    (hard attention); the picked tokens, through relu, feed a linear classifier."""
+    (hard attention); the picked tokens, through relu, feed a linear classifier. With arch=paper:
+    784-H relu, slot = argmax(h K), out = (h Wv + bv) * sigmoid(K[:, slot]), H-classes, on
+    Fashion-MNIST."""
 
     name = "argmax-attn"
     Config = AttentionConfig
     capabilities = frozenset({"lowrank"})
+    arch_defaults = {"ours": {"dataset": "mnist", "hidden": 32}, "paper": {"dataset": "fashion", "hidden": 128}}
 
     def __init__(self, config=None):
-        cfg = config or self.Config()
+        cfg = self.resolve(config)
         if cfg.patch < 1 or 28 % cfg.patch:
             raise ValueError(f"argmax-attn: patch must divide 28, got {cfg.patch}")
-        if cfg.heads < 1:
-            raise ValueError(f"argmax-attn: heads must be >= 1, got {cfg.heads}")
+        for field in ("heads", "slots"):
+            if getattr(cfg, field) < 1:
+                raise ValueError(f"argmax-attn: {field} must be >= 1, got {getattr(cfg, field)}")
         super().__init__(cfg)
 
     def blocks(self):
         c = self.config
+        if c.arch == "paper":
+            return paper.attention_blocks(c.hidden, c.slots, self.classes)
         n, d = (28 // c.patch) ** 2, c.hidden
         return [("we", (c.patch ** 2, d)), ("pos", (n, d)), ("wk", (d, c.heads)),
                 ("wo", (c.heads * d, self.classes)), ("bo", (self.classes,))]
 
     def fan_in(self, name, shape):
+        if self.config.arch == "paper":
+            return paper.fan_in(name, shape)
         return 1 if name == "pos" else super().fan_in(name, shape)
 
     def forward(self, p, x, smooth=False):
         c = self.config
+        if c.arch == "paper":
+            return paper.attention_forward(p, x, smooth)
         g = 28 // c.patch
         tokens = x.reshape(-1, g, c.patch, g, c.patch).permute(0, 1, 3, 2, 4).reshape(-1, g * g, c.patch ** 2)
         E = p.linear(tokens, "we", None, shared=True) + p.get("pos").unsqueeze(1)  # (pop, B, n, d)
@@ -258,22 +289,37 @@ class ArgmaxAttention(NeuralProblem):
 # -- staircase activation ------------------------------------------------------------------------
 @dataclass
 class StaircaseConfig(NeuralConfig):
-    levels: int = 4  # hidden activation floor(levels * sigmoid(z)) / levels: levels+1 values, zero gradient a.e.
+    levels: int | None = None  # activation floor(levels * sigmoid(z)) / levels, zero gradient a.e.; unset: 4 (arch ours), 5 (paper)
 
 
 class StaircaseMLP(NeuralProblem):
-    """784-hidden-classes MLP whose hidden activation is a staircase (floor of a squashed input)."""
+    """784-hidden-classes MLP whose hidden activation is a staircase (floor of a squashed input).
+    With arch=paper: two staircase layers, 784-H-H-classes."""
 
     name = "staircase-mlp"
     Config = StaircaseConfig
     capabilities = frozenset({"lowrank"})
+    arch_defaults = {"ours": {"levels": 4}, "paper": {"levels": 5}}
+
+    def __init__(self, config=None):
+        cfg = self.resolve(config)
+        if cfg.levels < 1:
+            raise ValueError(f"staircase-mlp: levels must be >= 1, got {cfg.levels}")
+        super().__init__(cfg)
 
     def blocks(self):
         h = self.config.hidden
+        if self.config.arch == "paper":
+            return paper.staircase_blocks(h, self.classes)
         return [("w1", (PIXELS, h)), ("b1", (h,)), ("w2", (h, self.classes)), ("b2", (self.classes,))]
+
+    def fan_in(self, name, shape):
+        return paper.fan_in(name, shape) if self.config.arch == "paper" else super().fan_in(name, shape)
 
     def forward(self, p, x, smooth=False):
         k = self.config.levels
+        if self.config.arch == "paper":
+            return paper.staircase_forward(p, x, k, smooth)
         z = torch.sigmoid(p.linear(x, "w1", "b1", shared=True))
         h = z if smooth else torch.floor(k * z) / k
         return p.linear(h, "w2", "b2", shared=False)
@@ -283,36 +329,45 @@ class StaircaseMLP(NeuralProblem):
 @dataclass
 class MoEConfig(NeuralConfig):
     dataset: str = "mnist+fashion"  # 20 classes: MNIST digits 0-9 and Fashion-MNIST items as 10-19
-    hidden: int = 32  # hidden units of each expert
+    hidden: int | None = None  # hidden units of each expert (paper: also of the shared layer); unset: 32 (arch ours), 128 (paper)
     experts: int = 4  # experts; each image goes to exactly one: argmax of the router's scores
 
 
 class HardMoE(NeuralProblem):
     """Router (linear, argmax top-1) sends each image to one of ``experts`` 784-hidden-classes MLP
-    experts. All experts are computed and the routed one is gathered (cheap at this size)."""
+    experts. All experts are computed and the routed one is gathered (cheap at this size).
+    With arch=paper: shared 784-H relu, a linear gate H-E (argmax top-1), E experts H-H relu H-H,
+    head H-classes."""
 
     name = "hard-moe"
     Config = MoEConfig
     capabilities = frozenset({"lowrank"})
+    arch_defaults = {"ours": {"hidden": 32}, "paper": {"hidden": 128}}
 
     def __init__(self, config=None):
-        cfg = config or self.Config()
+        cfg = self.resolve(config)
         if cfg.experts < 1:
             raise ValueError(f"hard-moe: experts must be >= 1, got {cfg.experts}")
         super().__init__(cfg)
 
     def blocks(self):
         e, h, k = self.config.experts, self.config.hidden, self.classes
+        if self.config.arch == "paper":
+            return paper.moe_blocks(h, e, k)
         return [("wr", (PIXELS, e)), ("br", (e,)), ("w1", (PIXELS, e * h)), ("b1", (e * h,)),
                 ("w2", (e, h, k)), ("b2", (e, k))]
 
     def fan_in(self, name, shape):
+        if self.config.arch == "paper":
+            return paper.fan_in(name, shape)
         if name == "w2":
             return shape[1]
         return None if name == "b2" else super().fan_in(name, shape)
 
     def forward(self, p, x, smooth=False):
         e, h = self.config.experts, self.config.hidden
+        if self.config.arch == "paper":
+            return paper.moe_forward(p, x, e, smooth)
         route = p.linear(x, "wr", "br", shared=True)  # (pop, B, e)
         hid = torch.relu(p.linear(x, "w1", "b1", shared=True))
         hid = hid.reshape(hid.shape[0], hid.shape[1], e, h)
