@@ -77,7 +77,7 @@ def _check_forward(problem, x, y) -> int:
     p = {n: v[0] for n, v in problem._params(problem._rows(problem._x0[None])).items()}
     try:
         with torch.no_grad():
-            out = functional_call(problem.model, (problem._buffers, p), (x,))
+            out = functional_call(problem.model, (problem.buffers_once(), p), (x,))
     except Exception as e:
         raise ValueError(f"model: forward on the training inputs raised {type(e).__name__}: {_line(e)}") from None
     finally:
@@ -106,7 +106,7 @@ def _calls(problem, x, P_row) -> list:
     try:
         with torch.no_grad():
             p = {n: v[0] for n, v in problem._params(P_row[None]).items()}
-            functional_call(problem.model, (problem._buffers, p), (x,))
+            functional_call(problem.model, (problem.buffers_once(), p), (x,))
     finally:
         for h in hooks:
             h.remove()

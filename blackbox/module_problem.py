@@ -50,7 +50,7 @@ from .domain import Real
 from .population import Deltas, LowRank
 from .problem import Problem
 
-MEMORY_BUDGET = 1 << 30  # bytes a chunk of candidates may use on the CPU (CUDA: half the free memory)
+MEMORY_BUDGET = 128 << 20  # bytes a chunk may use on the CPU, where small chunks stay in cache (CUDA: half the free memory)
 MAX_CHUNK = 1024  # candidates per batched forward at most
 EVAL_BATCH = 1000  # examples per forward when scoring one solution on validation or test data
 
@@ -127,7 +127,10 @@ def as_data(arg: str, pair, dtype, device) -> tuple[torch.Tensor, torch.Tensor] 
     out = []
     for what, a in zip(("inputs", "targets"), pair):
         try:
-            t = a if isinstance(a, torch.Tensor) else torch.as_tensor(np.asarray(a))
+            if not isinstance(a, torch.Tensor):
+                a = np.asarray(a)
+                a = a if a.flags.writeable else a.copy()  # torch wants writable memory (e.g. read-only IDX data)
+            t = torch.as_tensor(a)
         except (TypeError, ValueError, RuntimeError) as e:
             raise ValueError(f"{arg}: {what} are not an array ({e})") from None
         if t.dim() == 0:
@@ -330,6 +333,11 @@ class ModuleProblem(Problem):
         """Test loss and accuracy; the driver calls this once, on the selected solution."""
         return {} if self._test is None else self._scores(x, self._test, "test")
 
+    @property
+    def first_layer(self) -> str | None:
+        """The weight whose product on the shared input is computed once per request, if any."""
+        return None if self._first is None else self._first["weight"]
+
     def describe(self):
         return (f"{self.name} ({type(self.model).__name__}, dim={self.dim}, {len(self.layout)} tensors, "
                 f"batch {self.batch_size}, {self.device})")
@@ -348,6 +356,10 @@ class ModuleProblem(Problem):
         return model
 
     # -- scoring ------------------------------------------------------------------------------
+    def buffers_once(self) -> dict:
+        """The buffers of one plain (unbatched) forward: BatchNorm's in train mode as throw-away copies."""
+        return {**self._buffers, **{n: self._buffers[n].clone() for n in self._batched_buffers}}
+
     def _rows(self, P) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(P)).to(device=self.device, dtype=self.dtype)
 
@@ -456,10 +468,11 @@ class ModuleProblem(Problem):
         h = self._first_input(x)
         base = torch.from_numpy(np.ascontiguousarray(req.base)).to(device=self.device, dtype=self.dtype)
         W0 = base[s:s + math.prod(shape)].reshape(shape)
-        out = f["apply"](h, W0, None).unsqueeze(0)  # (1, B, ...) shared by every candidate
-        if blocks:
-            out = out + f["correct"](h, self._rows_any(blocks[0].u), self._rows_any(blocks[0].v))
-        return out + self._first_bias(req, base, out.dim())
+        shared = f["apply"](h, W0, None).unsqueeze(0)  # (1, B, ...): one product for every candidate
+        if not blocks:
+            return shared + self._first_bias(req, base, shared.dim())
+        out = f["correct"](h, self._rows_any(blocks[0].u), self._rows_any(blocks[0].v))
+        return out.add_(shared).add_(self._first_bias(req, base, out.dim()))  # in place: (c, B, ...) is large
 
     def _first_bias(self, req: LowRank, base: torch.Tensor, ndim: int) -> torch.Tensor:
         """The first layer's bias per candidate (c, 1, out, 1...) in the output's layout."""
@@ -486,7 +499,7 @@ class ModuleProblem(Problem):
             hook = self._first["module"].register_forward_pre_hook(lambda m, a: seen.append(a[0]))
             try:
                 with torch.no_grad():
-                    functional_call(self.model, self._buffers, (x,))
+                    functional_call(self.model, self.buffers_once(), (x,))
             finally:
                 hook.remove()
             self._first["input"], self._first["input_x"] = seen[0], x
