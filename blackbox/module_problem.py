@@ -264,6 +264,8 @@ class ModuleProblem(Problem):
         self._batched_buffers = [f"{pre}.{n}" if pre else n for pre, m in self.model.named_modules()
                                  if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training
                                  and m.track_running_stats for n, _ in m.named_buffers(recurse=False)]
+        self._random = any(isinstance(m, nn.modules.dropout._DropoutNd) and m.training and m.p > 0
+                           for m in self.model.modules())
         self._first = None  # the first layer's shared-product path, set by _probe when it applies
         self._holder = [None]  # the first layer's per-candidate output inside a forward (see _run)
 
@@ -388,8 +390,10 @@ class ModuleProblem(Problem):
         p = self._params(P, self._first["names"] if first is not None else ())
         b = {n: self._buffers[n].unsqueeze(0).repeat(c, *([1] * self._buffers[n].dim())) for n in self._batched_buffers}
         fn = lambda p_, b_, f_: self._one(p_, b_, f_, x, y, outputs)  # noqa: E731
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []), self._patched(first):
-            torch.manual_seed(int(seed) & 0xFFFFFFFF)  # dropout: the same masks for every candidate
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else [],
+                                   enabled=self._random), self._patched(first):
+            if self._random:  # dropout in train mode: the same masks for every candidate
+                torch.manual_seed(int(seed) & 0xFFFFFFFF)
             if self._vmap:
                 return vmap(fn, in_dims=(0, 0, None if first is None else 0), randomness="same")(p, b, first)
             res = [fn({k: v[i] for k, v in p.items()}, {k: v[i] for k, v in b.items()},

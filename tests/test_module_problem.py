@@ -340,3 +340,14 @@ def test_cli_solves_a_module_file_and_names_the_option_on_bad_input(tmp_path):
                          ("missing.py:build", "--module: no file 'missing.py'"), ("", "--module is required")):
         bad = run("--module", spec) if spec else run()
         assert bad.returncode == 2 and needle in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+
+
+def test_dropout_in_train_mode_draws_the_same_masks_for_every_candidate_of_a_generation():
+    X, y = toy()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(12, 32), nn.Dropout(0.5), nn.ReLU(), nn.Linear(32, 3)).train()
+    p = blackbox.problem_from_module(model, F.cross_entropy, train=(X, y), batch_size=64, chunk=2)
+    P = np.repeat(p.initial(None)[None], 5, 0)  # equal candidates across three chunks
+    losses = p.evaluate(P, 3)
+    assert np.all(losses == losses[0]) and np.array_equal(p.evaluate(P, 3), losses)
+    assert p.evaluate(P, 4)[0] != losses[0]  # another generation, other masks
