@@ -37,7 +37,6 @@ import copy
 import importlib.util
 import math
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -246,6 +245,11 @@ class ModuleProblem(Problem):
         self.failures, self.last_error = 0, ""
         self._batch_cache = (None, None)
         self._probe()
+
+    @classmethod
+    def small_config(cls):
+        """The bundled demo (a Heaviside MLP on synthetic data): for the contract tests."""
+        return cls.Config(module=f"{Path(__file__).with_name('_module_demo.py')}:build", batch_size=64)
 
     def _setup_model(self, model: nn.Module, chosen) -> None:
         """The problem's own copy on the device, the layout of the searched parameters, and the
