@@ -318,14 +318,18 @@ class ModuleProblem(Problem):
 
     @torch.no_grad()
     def evaluate_deltas(self, d: Deltas, seed: int = 0):
-        """Same losses as ``evaluate(d.dense())``: each chunk's changes become exact low-rank blocks
-        (a changed entry (i, j) is delta e_i e_j^T), so the first layer keeps its shared product."""
-        if self._first is None:
-            return self.evaluate(d.dense(), seed)
-        from .problems.neural.base import _deltas_as_lowrank
+        """Same losses as ``evaluate(d.dense())``, chunk by chunk; with the first-layer path each
+        chunk's changes to that layer become exact low-rank terms (a changed entry (i, j) is
+        delta e_i e_j^T), so the layer keeps its shared product."""
+        x, y = self.batch(seed)
         c, out = self._chunk, []
         for i in range(0, len(d), c):
-            out.append(self.evaluate_lowrank(_deltas_as_lowrank(d.take(i, min(i + c, len(d))), self.layout), seed))
+            part = d.take(i, min(i + c, len(d)))
+            first = None
+            if self._first is not None:
+                from .problems.neural.base import _deltas_as_lowrank
+                first = self._first_output(_deltas_as_lowrank(part, self.layout), x)
+            out.append(self._losses(self._rows(part.dense()), x, y, seed, first))
         return np.concatenate(out) if out else np.zeros(0)
 
     def validation_loss(self, x):
