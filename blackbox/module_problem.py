@@ -271,7 +271,7 @@ class ModuleProblem(Problem):
         self._random = any(isinstance(m, nn.modules.dropout._DropoutNd) and m.training and m.p > 0
                            for m in self.model.modules())
         self._first = None  # the first layer's shared-product path, set by _probe when it applies
-        self._holder = [None]  # the first layer's per-candidate output inside a forward (see _run)
+        self._holder = [None]  # the first layer's per-candidate output inside a forward (see _one)
 
     # -- the Problem contract -------------------------------------------------------------------
     def initial(self, rng):
