@@ -2,7 +2,8 @@
 package ``polystep`` (never a dependency of this project). Reads the minibatch and population that
 neural_speed.py wrote, builds the same hard-LIF SNN as an nn.Module, scores the population with
 polystep's ``NNCostEvaluator`` (vmap over functional_call) and prints a JSON line with the losses
-and the timing. Usage: python _polystep_reference.py DIR THREADS REPEATS
+and the timing. Usage: python _polystep_reference.py DIR THREADS REPEATS. The SNN module itself
+imports without polystep (benchmarks/module_speed.py runs it through problem_from_module).
 """
 import json
 import sys
@@ -11,8 +12,6 @@ import time
 import numpy as np
 import torch
 from torch import nn
-
-from polystep import NNCostEvaluator
 
 
 class LIF(nn.Module):
@@ -46,6 +45,7 @@ class SNN(nn.Module):
 
 
 def main():
+    from polystep import NNCostEvaluator  # only here: benchmarks/module_speed.py imports the SNN class without it
     folder, threads, repeats = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     torch.set_num_threads(threads)
     meta = json.load(open(f"{folder}/meta.json"))

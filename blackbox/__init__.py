@@ -15,7 +15,7 @@ from .wrap import problem_from_command, problem_from_function, problem_from_vect
 
 __all__ = [
     "Binary", "Block", "Deltas", "Dense", "Domain", "Integer", "LowRank", "NoiseWindows", "Problem", "Real", "Solver",
-    "Spec", "problem_from_command", "problem_from_function", "problem_from_vectorized", "solve",
+    "Spec", "problem_from_command", "problem_from_function", "problem_from_module", "problem_from_vectorized", "solve",
     "__version__",
 ]
 
@@ -24,3 +24,9 @@ def solve(*args, **kwargs):
     """Run a problem with a solver under a budget; see ``blackbox.driver.solve``."""
     from .driver import solve as _solve
     return _solve(*args, **kwargs)
+
+
+def problem_from_module(*args, **kwargs):
+    """Any torch nn.Module as a Problem (imports torch); see ``blackbox.module_problem.problem_from_module``."""
+    from .module_problem import problem_from_module as _from_module
+    return _from_module(*args, **kwargs)

@@ -108,6 +108,7 @@ for _n, _t, _s in [
     ("argmax-attn", "blackbox.problems.neural.models:ArgmaxAttention", "patch tokens with hard (argmax) attention heads on MNIST; torch"),
     ("staircase-mlp", "blackbox.problems.neural.models:StaircaseMLP", "MLP with floor(k*sigmoid) staircase activations on MNIST; torch"),
     ("hard-moe", "blackbox.problems.neural.models:HardMoE", "hard top-1 (argmax-routed) mixture of experts on MNIST+Fashion, 20 classes; torch"),
+    ("module", "blackbox.module_problem:ModuleProblem", "your own torch nn.Module from --module file.py:build (snntorch included); torch"),
     ("gym", "blackbox.problems.control:GymPolicy", "float/int8/binary linear or MLP control policy on a gymnasium env (loss = -mean return)"),
 ]:
     register_problem(_n, _t, _s)

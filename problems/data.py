@@ -124,3 +124,10 @@ def split(n: int, val_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"val_size must be in [0, {n}), got {val_size}")
     perm = np.random.default_rng([int(seed), 0x5EED]).permutation(n)
     return np.sort(perm[val_size:]), np.sort(perm[:val_size])
+
+
+def minibatch_indices(n: int, batch_size: int, split_seed: int, seed: int) -> np.ndarray:
+    """Indices of generation ``seed``'s minibatch of ``batch_size`` out of ``n`` training examples:
+    a pure function of (split_seed, seed), drawn without replacement (the neural problems' stream)."""
+    rng = np.random.default_rng([int(split_seed), 2, int(seed) & 0xFFFFFFFFFFFF])
+    return rng.choice(n, batch_size, replace=False, shuffle=False)

@@ -15,7 +15,8 @@ import pytest
 
 from conftest import ROOT
 
-EXAMPLES = ["custom_simulator", "maxsat", "mnist_nondiff", "gym_policy", "compare_openai_es", "ray_cluster"]
+EXAMPLES = ["custom_simulator", "maxsat", "mnist_nondiff", "snntorch_conv", "gym_policy", "compare_openai_es",
+            "ray_cluster"]
 TIMEOUT = 900
 
 
@@ -86,6 +87,15 @@ def test_mnist_nondiff(runs):
                       text, re.M)
         assert m, text
         assert float(m.group(2)) > 0.11, f"{name} test accuracy {m.group(2)} not above chance (0.10)"
+
+
+def test_snntorch_conv(runs):
+    text, out = finished(runs, "snntorch_conv")
+    assert "module (ConvSNN" in text and "first-layer shared product: conv1.weight" in text, text
+    assert re.search(r"evaluations in [\d.]+ s \(polystep\), failures 0", text), text
+    m = re.search(r"validation accuracy ([\d.]+), test accuracy ([\d.]+) \(model selected by validation loss\)", text)
+    assert m and float(m.group(2)) > 0.12, f"test accuracy not above chance (0.10):\n{text}"
+    assert (out / "conv_snn.pt").stat().st_size > 40_000  # the trained weights, saved from the user's module
 
 
 def test_gym_policy(runs):
