@@ -275,6 +275,8 @@ def compare_cmd(grid_file, problems, problem_opts, solvers, solver_opts, seeds, 
     report = run(grid, out, workers=workers, echo=click.echo, pivots=list(pivots) or None, ray=use_ray,
                  ray_address=ray_address)
     click.echo(f"summary   {os.path.join(out, 'summary.md')} ({len(report.runs)} runs)")
+    if report.interrupted:
+        click.get_current_context().exit(130)
 
 
 cli.add_command(SolveGroup("solve", help="Solve a problem: blackbox solve PROBLEM [options]. "

@@ -21,7 +21,7 @@ Every hook the driver, CLI or compare harness may call is declared below with it
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import ClassVar
 
 import numpy as np

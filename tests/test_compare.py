@@ -100,7 +100,8 @@ def test_resume_after_kill_keeps_finished_cells(tmp_path):
         time.sleep(0.2)
         os.killpg(proc.pid, signal.SIGINT)
         text, _ = proc.communicate(timeout=60)
-        assert "interrupted" in text and proc.returncode == 0, text
+        assert "interrupted" in text and proc.returncode == 130, text  # issue 17.10: && chains stop
+        assert (out / "summary.md").exists()
         for name, content in first.items():
             assert (runs / name).read_bytes() == content
         first = {p.name: p.read_bytes() for p in runs.iterdir() if p.suffix == ".json"}
@@ -204,3 +205,24 @@ def test_cells_use_the_problems_suggested_solver_settings(tmp_path, monkeypatch)
     [f] = (tmp_path / "d" / "runs").glob("*.json")
     cfg = json.loads(f.read_text())["solver_config"]
     assert cfg["popsize"] == 8 and cfg["sigma"] == 0.2
+
+
+def test_ctrl_c_cancels_queued_cells_writes_the_summary_and_exits_130(tmp_path):
+    """Issue 17.10: the first Ctrl-C stops the grid at once (queued cells never start), the
+    summary covers what finished, and the exit code is 130 so `&&` chains stop."""
+    out = tmp_path / "grid"
+    cmd = [sys.executable, "-m", "blackbox", "compare", "--problem", "sphere:dim=4", "--solver", "random",
+           "--seeds", "6", "--time", "1.5", "--out", str(out), "--workers", "1"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    runs, deadline = out / "runs", time.time() + 90
+    while time.time() < deadline and not (runs.exists() and any(p.suffix == ".json" for p in runs.iterdir())):
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGINT)
+    t0 = time.time()
+    text, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, text
+    assert time.time() - t0 < 10, "queued cells must not run after Ctrl-C"
+    assert (out / "summary.md").exists() and "interrupted" in text
+    assert sum(p.suffix == ".json" for p in runs.iterdir()) < 6
