@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 import os
 import re
 import sys
@@ -31,26 +32,36 @@ from . import __version__
 from .registry import PROBLEMS, SOLVERS, problem_class, problem_names, solver_names
 
 USER_ERRORS = (ValueError, LookupError, FileNotFoundError, PermissionError, IsADirectoryError)
+INTERRUPTED = 130  # exit code of a run stopped by Ctrl-C or SIGTERM (its checkpoint is written)
 
 
 class Number(click.ParamType):
-    """An int or float option that also takes 1e6-style notation."""
+    """An int or float option that also takes 1e6-style notation. NaN is never a meaningful budget,
+    size or seed, so it is refused (an integer must also be finite); ``minimum`` (inclusive, or
+    exclusive with ``above``) refuses out-of-range values with the option's name in the message."""
 
-    def __init__(self, integer: bool):
-        self.integer = integer
+    def __init__(self, integer: bool, minimum: float | None = None, above: bool = False):
+        self.integer, self.minimum, self.above = integer, minimum, above
         self.name = "integer" if integer else "number"
 
     def convert(self, value, param, ctx):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return int(value) if self.integer else float(value)
-        try:
-            v = float(str(value).replace("_", ""))
-        except ValueError:
-            self.fail(f"{value!r} is not a number", param, ctx)
+            v = value
+        else:
+            try:
+                v = float(str(value).replace("_", ""))
+            except ValueError:
+                self.fail(f"{value!r} is not a number", param, ctx)
+        if math.isnan(v) or (self.integer and math.isinf(v)):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
         if self.integer:
             if v != int(v):
                 self.fail(f"{value!r} is not a whole number", param, ctx)
-            return int(v)
+            v = int(v)
+        else:
+            v = float(v)
+        if self.minimum is not None and (v <= self.minimum if self.above else v < self.minimum):
+            self.fail(f"{value!r} must be {'>' if self.above else '>='} {self.minimum:g}", param, ctx)
         return v
 
 
@@ -93,19 +104,19 @@ COMMON = [
     click.Option(["--solver"], default=None, help="Solver name (see `blackbox list`); default: the problem's own."),
     click.Option(["--set", "settings"], multiple=True, metavar="KEY=VALUE",
                  help="Solver option, repeatable (fields of the solver's Config)."),
-    click.Option(["--evals"], type=INT, default=None, help="Budget: evaluations (1e6 notation ok)."),
-    click.Option(["--time", "seconds"], type=FLOAT, default=None, help="Budget: wall-clock seconds."),
+    click.Option(["--evals"], type=Number(True, 1), default=None, help="Budget: evaluations (1e6 notation ok)."),
+    click.Option(["--time", "seconds"], type=Number(False, 0, above=True), default=None, help="Budget: wall-clock seconds."),
     click.Option(["--target"], type=FLOAT, default=None, help="Stop once the best loss is <= this."),
-    click.Option(["--seed"], type=INT, default=0, show_default=True, help="Run seed (solver randomness, data order)."),
+    click.Option(["--seed"], type=Number(True, 0), default=0, show_default=True, help="Run seed (solver randomness, data order)."),
     click.Option(["--out"], type=click.Path(dir_okay=False), default=None, help="Write the result JSON here."),
     click.Option(["--checkpoint"], type=click.Path(dir_okay=False), default=None,
                  help="Checkpoint path (written periodically, at the end and on Ctrl-C)."),
-    click.Option(["--checkpoint-every"], type=FLOAT, default=60.0, show_default=True, help="Seconds between checkpoints."),
+    click.Option(["--checkpoint-every"], type=Number(False, 0, above=True), default=60.0, show_default=True, help="Seconds between checkpoints."),
     click.Option(["--resume"], type=click.Path(dir_okay=False), default=None,
                  help="Continue the run saved in this checkpoint (its problem and solver configs are used)."),
     click.Option(["--artifacts"], type=click.Path(dir_okay=False), default=None, metavar="PREFIX",
                  help="Write what the problem can show of the reported solution (gym: PREFIX.gif, an animation)."),
-    click.Option(["--workers"], type=INT, default=None, help="Evaluate in a local pool of this many processes."),
+    click.Option(["--workers"], type=Number(True, 1), default=None, help="Evaluate in a local pool of this many processes."),
     click.Option(["--ray", "use_ray"], is_flag=True, help="Evaluate on Ray (a local instance unless --ray-address)."),
     click.Option(["--ray-address"], default=None, help="Join this Ray cluster (e.g. 'auto' or 'HOST:6379')."),
     click.Option(["--strict"], is_flag=True, help="Raise on a failed evaluation instead of counting it as the worst loss."),
@@ -196,12 +207,14 @@ class ProblemCommand(click.Command):
         if kw["artifacts"]:
             for path in problem.save_artifacts(result.best_x, kw["artifacts"]):
                 click.echo(f"artifact  {path}")
-        if hasattr(problem, "cli_finish"):
-            code = problem.cli_finish(result, extra, click.echo)
-            if code:
-                ctx.exit(code)
-            return
-        echo_summary(result, kw["out"])
+        code = problem.cli_finish(result, extra, click.echo) if hasattr(problem, "cli_finish") else None
+        if code is None:  # a problem's own exit code (MaxSAT Evaluation statuses) stands as it is
+            if not hasattr(problem, "cli_finish"):
+                echo_summary(result, kw["out"])
+            # Interrupted (Ctrl-C / SIGTERM): the checkpoint is written; exit 130 so `&&` chains stop.
+            code = INTERRUPTED if result.stopped == "interrupted" else 0
+        if code:
+            ctx.exit(code)
 
 
 def echo_summary(result, out=None) -> None:
@@ -268,12 +281,12 @@ def list_cmd():
 @click.option("--solver", "solvers", multiple=True, metavar="NAME[:K=V,...]", help="Solver (repeatable).")
 @click.option("--set", "solver_opts", multiple=True, metavar="KEY=VALUE",
               help="Option for every solver that has it (repeatable).")
-@click.option("--seeds", type=INT, default=None, help="Seeds 0..N-1 per cell  [default: 3]")
-@click.option("--evals", type=INT, default=None, help="Evaluation budget of every cell (1e4 notation ok).")
-@click.option("--time", "seconds", type=FLOAT, default=None, help="Wall-time budget of every cell, seconds.")
+@click.option("--seeds", type=Number(True, 1), default=None, help="Seeds 0..N-1 per cell  [default: 3]")
+@click.option("--evals", type=Number(True, 1), default=None, help="Evaluation budget of every cell (1e4 notation ok).")
+@click.option("--time", "seconds", type=Number(False, 0, above=True), default=None, help="Wall-time budget of every cell, seconds.")
 @click.option("--target", type=FLOAT, default=None, help="Stop a cell once its best loss is <= this.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output directory (reused: finished cells are skipped).")
-@click.option("--workers", type=INT, default=2, show_default=True, help="Cells run at once, one single-threaded process each (0 = in this process; with --ray: the local Ray's CPUs).")
+@click.option("--workers", type=Number(True, 0), default=2, show_default=True, help="Cells run at once, one single-threaded process each (0 = in this process; with --ray: the local Ray's CPUs).")
 @click.option("--ray", "use_ray", is_flag=True, help="Run the cells as one-CPU Ray tasks (a local Ray unless --ray-address).")
 @click.option("--ray-address", default=None, help="Run the cells on this Ray cluster (e.g. 'auto' or 'HOST:6379').")
 @click.option("--pivot", "pivots", multiple=True, metavar="METRIC",
@@ -316,7 +329,7 @@ def main(argv=None) -> None:
         sys.exit(e.exit_code)
     except click.exceptions.Abort:
         click.echo("blackbox: aborted", err=True)
-        sys.exit(130)
+        sys.exit(INTERRUPTED)
     except click.UsageError as e:  # one line, exit 2
         where = e.ctx.command_path if e.ctx else "blackbox"
         click.echo(f"{where}: error: {e.format_message()}", err=True)
@@ -326,4 +339,7 @@ def main(argv=None) -> None:
         sys.exit(e.exit_code)
     except USER_ERRORS as e:
         click.echo(f"blackbox: error: {e}", err=True)
+        sys.exit(2)
+    except MemoryError as e:  # the size checks missed a case: still one line, not a traceback
+        click.echo(f"blackbox: error: out of memory ({e or 'MemoryError'}); use a smaller size or budget", err=True)
         sys.exit(2)

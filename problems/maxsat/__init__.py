@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from blackbox.domain import Binary
+from blackbox.inputs import check_ksat
 from blackbox.problem import Problem
 
 from .instance import (FormatError, Instance, exact_sum, format_instance, from_clauses, generate, parse,
@@ -70,6 +71,7 @@ class MaxSAT(Problem):
             if c.file:
                 instance = read_instance(c.file)
             else:
+                check_ksat(c.vars, c.ratio, c.k)  # refuse before generating, not after swapping
                 instance = generate(c.vars, c.ratio, c.k, c.instance_seed, c.weighted, c.max_weight)
         self.instance = instance
         self.dim = int(instance.nvars)

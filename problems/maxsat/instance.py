@@ -111,6 +111,8 @@ def generate(nvars: int, ratio: float = 4.27, k: int = 3, seed: int = 0, weighte
     nvars, k = int(nvars), int(k)
     if nvars < 1 or k < 1:
         raise ValueError(f"random k-SAT needs vars >= 1 and k >= 1 (got vars={nvars}, k={k})")
+    if nvars > (1 << 30):
+        raise ValueError(f"random k-SAT: vars={nvars} is beyond the 2^30 variables a literal code can hold")
     if k > nvars:
         raise ValueError(f"k={k} distinct variables per clause need vars >= k (got vars={nvars})")
     if ratio <= 0:
