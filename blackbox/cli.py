@@ -181,7 +181,7 @@ class ProblemCommand(click.Command):
                 raise ValueError(f"--solver {solver} differs from the checkpoint's {meta['solver']}")
             solver = meta["solver"]
             settings = {**meta["solver_config"], **settings}
-        problem = cls(build_config(cls.Config, given, f"problem {self.problem_name}"))
+        problem = _build_problem(cls, build_config(cls.Config, given, f"problem {self.problem_name}"), kw["strict"])
         budget = {"evals": kw["evals"], "seconds": kw["seconds"], "target": kw["target"]}
         if hasattr(problem, "cli_budget"):
             budget = problem.cli_budget(extra, budget)
@@ -215,6 +215,24 @@ class ProblemCommand(click.Command):
             code = INTERRUPTED if result.stopped == "interrupted" else 0
         if code:
             ctx.exit(code)
+
+
+def _build_problem(cls, config, strict: bool):
+    """Build the problem; suspicious input (``InputWarning``, e.g. a DIMACS header whose clause
+    count disagrees with the body) is one ``warning`` line on stderr, or the error under --strict."""
+    import warnings
+
+    from .inputs import InputWarning
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.simplefilter("error" if strict else "always", InputWarning)
+        problem = cls(config)
+    for w in caught:
+        if issubclass(w.category, InputWarning):
+            click.echo(f"blackbox: warning: {w.message}", err=True)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    return problem
 
 
 def echo_summary(result, out=None) -> None:
