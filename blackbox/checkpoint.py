@@ -67,8 +67,8 @@ def load(path: str) -> tuple[dict, dict, dict]:
             run = {k[4:]: z[k] for k in z.files if k.startswith("run/")}
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as e:
         # a 0-byte file (EOFError), a truncated one (BadZipFile, zlib.error) or another .npz
-        why = "the file is empty" if os.path.getsize(path) == 0 else f"truncated or not a checkpoint: {type(e).__name__}: {e}"
-        raise CheckpointError(f"{path}: cannot read this checkpoint ({why})") from None
+        why = "the file is empty" if os.path.getsize(path) == 0 else f"truncated or another file: {type(e).__name__}: {e}"
+        raise CheckpointError(f"{path}: not a blackbox checkpoint ({why})") from None
     state.update(meta.pop("state_scalars", {}))
     return state, run, meta
 

@@ -116,7 +116,7 @@ def test_truncated_or_empty_checkpoint_is_one_line(tmp_path, capsys, monkeypatch
     for cut in (data[: len(data) // 2], data[:100], b""):
         ck.write_bytes(cut)
         code, _, err = cli(capsys, monkeypatch, "solve", "sphere", "--resume", str(ck), "--evals", "400")
-        one_line_error(code, err, f"{ck}: cannot read this checkpoint")
+        one_line_error(code, err, f"{ck}: not a blackbox checkpoint")
     assert "the file is empty" in err
 
 
