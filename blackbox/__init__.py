@@ -11,7 +11,7 @@ from .domain import Binary, Domain, Integer, Real
 from .population import Block, Deltas, Dense, LowRank, NoiseWindows
 from .problem import Problem
 from .solver import Solver, Spec
-from .wrap import problem_from_command, problem_from_function, problem_from_vectorized
+from .wrap import _Wrapped, problem_from_command, problem_from_function, problem_from_vectorized
 
 __all__ = [
     "Binary", "Block", "Deltas", "Dense", "Domain", "Integer", "LowRank", "NoiseWindows", "Problem", "Real", "Solver",
@@ -23,4 +23,15 @@ __all__ = [
 def solve(*args, **kwargs):
     """Run a problem with a solver under a budget; see ``blackbox.driver.solve``."""
     from .driver import solve as _solve
-    return _solve(*args, **kwargs)
+    problem = args[0] if args else kwargs.get("problem")
+    if kwargs.get("seconds") is None or not isinstance(problem, _Wrapped):
+        return _solve(*args, **kwargs)
+    # A wrapped simulator in worker processes abandons calls still running when the time budget
+    # ends, so a hanging call cannot hold the run past it. (The driver, which owns the budget,
+    # should set this deadline itself; until it does, the public entry point sets it here.)
+    import time
+    problem.deadline = time.monotonic() + float(kwargs["seconds"])
+    try:
+        return _solve(*args, **kwargs)
+    finally:
+        problem.deadline = None

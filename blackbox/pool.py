@@ -2,69 +2,59 @@
 programs. The problem is shipped to each worker once (cloudpickle, so lambdas and closures
 work); per generation only the population chunks go out (an ES request as noise-table offsets,
 a sparse one as changes against its base point) and losses come back. Each worker runs
-with one thread for numba, torch and BLAS so N workers use N cores, not N x cores."""
+with one thread for numba, torch and BLAS so N workers use N cores, not N x cores.
+
+The workers are ``TaskPool`` processes (below): they receive the problem itself and never
+re-import the calling script, so a script needs no ``if __name__ == "__main__":`` guard."""
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 
-from .evaluator import ChunkedEvaluator, WorkerLost, evaluate_chunk
+from .evaluator import ChunkedEvaluator, ProblemError, WorkerLost, evaluate_chunk
 
 SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
                      "NUMBA_NUM_THREADS": "1"}
 
-_worker_problem = None
 
+class _ChunkCall:
+    """What a worker runs: one chunk of a generation through ``evaluate_chunk``."""
 
-def _init_worker(blob: bytes) -> None:
-    global _worker_problem
-    os.environ.update(SINGLE_THREAD_ENV)
-    import cloudpickle
-    _worker_problem = cloudpickle.loads(blob)
-    try:
-        import sys
-        if "torch" in sys.modules:
-            sys.modules["torch"].set_num_threads(1)
-    except Exception:
-        pass
+    def __init__(self, problem):
+        self.problem = problem
 
-
-def _run_chunk(chunk, seed):
-    return evaluate_chunk(_worker_problem, chunk, seed)
+    def __call__(self, chunk, seed):
+        return evaluate_chunk(self.problem, chunk, seed)
 
 
 class ProcessPoolEvaluator(ChunkedEvaluator):
     def __init__(self, workers: int = 2, strict: bool = False, chunks_per_worker: int = 2):
         super().__init__(workers, strict, chunks_per_worker)
         self._pool = None
-        self._blob = None
 
     def start(self, problem) -> None:
-        import cloudpickle
-        self._blob = cloudpickle.dumps(problem)
-        self.restart()
+        self.close()
+        self._pool = TaskPool(_ChunkCall(problem), self.workers)
 
     def restart(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-        self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
-                                         initializer=_init_worker, initargs=(self._blob,))
+        pass  # TaskPool replaces a dead worker by itself
 
     def run(self, chunks: dict, seed: int) -> dict:
-        futures = {i: self._pool.submit(_run_chunk, c, seed) for i, c in chunks.items()}
+        keys = list(chunks)
         out = {}
-        for i, f in futures.items():
-            try:
-                out[i] = f.result()
-            except BrokenProcessPool:
-                out[i] = WorkerLost()
+        for i, r in zip(keys, self._pool.map([(chunks[i], seed) for i in keys])):
+            if isinstance(r, TaskFailed):
+                if r.kind == "died":
+                    out[i] = WorkerLost()
+                    continue
+                if r.kind == "raised" and r.why.startswith("raised ProblemError: "):
+                    raise ProblemError(r.why[len("raised ProblemError: "):])
+                raise RuntimeError(f"a pool worker failed: {r.why}")
+            out[i] = r
         return out
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.close()
             self._pool = None
 
 
@@ -79,13 +69,14 @@ class ProcessPoolEvaluator(ChunkedEvaluator):
 # needed, and a script without one does not recursively start pools.
 
 class TaskFailed:
-    """The outcome of a task that produced no value: ``why`` is one line."""
+    """The outcome of a task that produced no value: ``why`` is one line; ``kind`` is "raised",
+    "timeout", "died" (the worker process exited) or "deadline" (the run's time ran out)."""
 
-    def __init__(self, why: str):
-        self.why = why
+    def __init__(self, why: str, kind: str = "raised"):
+        self.why, self.kind = why, kind
 
     def __repr__(self):
-        return f"TaskFailed({self.why!r})"
+        return f"TaskFailed({self.why!r}, {self.kind!r})"
 
 
 class _Worker:
@@ -134,6 +125,8 @@ def _task_worker() -> None:
     except Exception as e:
         conn.send((None, False, f"the worker could not load the function: {type(e).__name__}: {e}"))
         return
+    if "torch" in sys.modules:  # one thread per worker: N workers use N cores
+        sys.modules["torch"].set_num_threads(1)
     conn.send((None, True, "ready"))
     while True:
         try:
@@ -199,7 +192,7 @@ class TaskPool:
                 self._expire(results, deadline, born)
                 if deadline is not None and time.monotonic() >= deadline:
                     for i in todo:
-                        results[i] = TaskFailed("not run: the run's time budget ran out")
+                        results[i] = TaskFailed("not run: the run's time budget ran out", "deadline")
                     todo.clear()
         except BaseException:  # KeyboardInterrupt included: busy workers hold abandoned calls
             for w in [w for w in self.workers if w.task is not None or not w.ready]:
@@ -216,7 +209,7 @@ class TaskPool:
             if w.task is None and not w.ready:
                 raise RuntimeError(f"a worker process exited with code {code} while starting") from None
             if w.task is not None:
-                results[w.task[0]] = TaskFailed(f"the worker process died (exit code {code})")
+                results[w.task[0]] = TaskFailed(f"the worker process died (exit code {code})", "died")
             self._replace(w)
             return
         if index is None:
@@ -234,9 +227,9 @@ class TaskPool:
             if w.task is not None:
                 i, started = w.task
                 if self.timeout is not None and now - started >= self.timeout:
-                    results[i] = TaskFailed(f"timed out after {self.timeout:g} s (its worker was killed)")
+                    results[i] = TaskFailed(f"timed out after {self.timeout:g} s (its worker was killed)", "timeout")
                 elif deadline is not None and now >= deadline:
-                    results[i] = TaskFailed("abandoned: the run's time budget ran out")
+                    results[i] = TaskFailed("abandoned: the run's time budget ran out", "deadline")
                 else:
                     continue
                 self.killed += 1

@@ -45,9 +45,16 @@ COMMON_ARGS = """
     name      shown in results; default: the function's name
     strict    raise ``EvaluationError`` at the first failed evaluation instead of counting it
     stochastic  the function takes a second argument, the generation's seed (minibatches, episodes)
+"""
+POOL_ARGS = COMMON_ARGS + """\
     timeout   seconds one call may take; past it the call is a failure (its worker process is
               killed and replaced). Setting it runs the function in a worker process
     workers   evaluate in this many worker processes (no ``__main__`` guard needed)
+"""
+COMMAND_ARGS = COMMON_ARGS + """\
+    timeout   seconds one run of the program may take (default 60); past it the program is
+              killed and the candidate is a failure
+    workers   programs run at once
 """
 
 
@@ -56,8 +63,10 @@ def _not_a_number(v) -> str | None:
     float("1.5") or a complex with a zero imaginary part would hide a simulator's bug."""
     if isinstance(v, (bool, np.bool_)):
         return None
-    if isinstance(v, (str, bytes)) or v is None:
-        return f"returned {type(v).__name__} {str(v)[:60]!r}, expected a number"
+    if v is None:
+        return "returned None, expected a number"
+    if isinstance(v, (str, bytes)):
+        return f"returned a string ({str(v)[:60]!r}), expected a number"
     if isinstance(v, (complex, np.complexfloating)) or (isinstance(v, np.ndarray) and v.dtype.kind == "c"):
         return f"returned the complex number {v!r}, expected a real number"
     if isinstance(v, numbers.Real) or (hasattr(v, "__float__") and np.size(v) == 1):
@@ -174,7 +183,7 @@ class _Call:
 
 
 class FunctionProblem(_Wrapped):
-    __doc__ = "A Python function of one solution, called once per candidate.\n" + COMMON_ARGS
+    __doc__ = "A Python function of one solution, called once per candidate.\n" + POOL_ARGS
 
     def __init__(self, f: Callable, dim: int, domain=None, name=None, x0=None, strict=False, stochastic=False,
                  timeout: float | None = None, workers: int = 1):
@@ -204,7 +213,7 @@ class FunctionProblem(_Wrapped):
 
 class VectorizedProblem(_Wrapped):
     __doc__ = ("A function of the whole (pop x dim) population returning pop losses (with ``workers``,\n"
-               "of a slice of it per worker; ``backend='torch'`` passes a tensor).\n" + COMMON_ARGS)
+               "of a slice of it per worker; ``backend='torch'`` passes a tensor).\n" + POOL_ARGS)
 
     def __init__(self, f: Callable, dim: int, domain=None, name=None, x0=None, strict=False, stochastic=False,
                  backend="numpy", timeout: float | None = None, workers: int = 1):
@@ -257,15 +266,12 @@ class VectorizedProblem(_Wrapped):
 
 
 class CommandProblem(_Wrapped):
-    """An external program per candidate. The command is a list (or a shell-like string) in which
+    __doc__ = """An external program per candidate. The command is a list (or a shell-like string) in which
     ``{file}`` is replaced by a temporary file holding the solution (one number per line) and
     ``{seed}`` by the generation's seed; without ``{file}`` the solution goes to standard input.
     The loss is the last number the program prints; a non-zero exit, a timeout or no number is a
     counted failure.
-""" + COMMON_ARGS.replace("""; past it the call is a failure (its worker process is
-              killed and replaced). Setting it runs the function in a worker process""",
-                          " the program may run (default 60); past it the program is killed: a failure").replace(
-        "evaluate in this many worker processes (no ``__main__`` guard needed)", "programs run at once")
+""" + COMMAND_ARGS
 
     def __init__(self, command: str | Sequence[str], dim: int, domain=None, name=None, x0=None,
                  strict=False, stochastic=False, timeout: float = 60.0, workers: int = 1):
@@ -335,7 +341,7 @@ def problem_from_command(command, dim, *, domain=None, name=None, x0=None, stric
 
 
 problem_from_function.__doc__ = ("A Problem from ``f(x) -> float``, one solution per call (``f(x, seed)`` when\n"
-                                 "``stochastic``).\n" + COMMON_ARGS)
+                                 "``stochastic``).\n" + POOL_ARGS)
 problem_from_vectorized.__doc__ = ("A Problem from ``f(X) -> losses`` over the whole (pop x dim) population.\n"
-                                   "    backend   'numpy' or 'torch' (X arrives as a tensor)\n" + COMMON_ARGS)
+                                   + POOL_ARGS + "    backend   'numpy' or 'torch' (X arrives as a tensor)\n")
 problem_from_command.__doc__ = CommandProblem.__doc__
