@@ -207,14 +207,21 @@ class ProblemCommand(click.Command):
         if kw["artifacts"]:
             for path in problem.save_artifacts(result.best_x, kw["artifacts"]):
                 click.echo(f"artifact  {path}")
-        code = problem.cli_finish(result, extra, click.echo) if hasattr(problem, "cli_finish") else None
-        if code is None:  # a problem's own exit code (MaxSAT Evaluation statuses) stands as it is
-            if not hasattr(problem, "cli_finish"):
-                echo_summary(result, kw["out"])
-            # Interrupted (Ctrl-C / SIGTERM): the checkpoint is written; exit 130 so `&&` chains stop.
-            code = INTERRUPTED if result.stopped == "interrupted" else 0
+        code = _finish(problem, result, extra, kw["out"])
         if code:
             ctx.exit(code)
+
+
+def _finish(problem, result, extra, out) -> int:
+    """Print the outcome; the exit code. A problem's own code (MaxSAT Evaluation statuses) stands
+    as it is; otherwise an interrupted run (Ctrl-C / SIGTERM, checkpoint written) exits 130, so
+    that `solve ... && next` does not go on as if it had finished."""
+    code = problem.cli_finish(result, extra, click.echo) if hasattr(problem, "cli_finish") else None
+    if code is not None:
+        return code
+    if not hasattr(problem, "cli_finish"):
+        echo_summary(result, out)
+    return INTERRUPTED if result.stopped == "interrupted" else 0
 
 
 def _build_problem(cls, config, strict: bool):

@@ -75,7 +75,7 @@ def _not_a_number(v) -> str | None:
 
 
 class _Wrapped(Problem):
-    def __init__(self, dim: int, domain, name: str, x0, strict: bool, stochastic: bool,
+    def __init__(self, dim: int, *, domain, name: str, x0, strict: bool, stochastic: bool,
                  timeout: float | None = None, workers: int = 1):
         if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool) or dim < 1:
             raise ValueError(f"dim must be a positive integer, got {dim!r}")
@@ -185,10 +185,10 @@ class _Call:
 class FunctionProblem(_Wrapped):
     __doc__ = "A Python function of one solution, called once per candidate.\n" + POOL_ARGS
 
-    def __init__(self, f: Callable, dim: int, domain=None, name=None, x0=None, strict=False, stochastic=False,
+    def __init__(self, f: Callable, dim: int, *, domain=None, name=None, x0=None, strict=False, stochastic=False,
                  timeout: float | None = None, workers: int = 1):
-        super().__init__(dim, domain, name or getattr(f, "__name__", "function"), x0, strict, stochastic,
-                         timeout, workers)
+        super().__init__(dim, domain=domain, name=name or getattr(f, "__name__", "function"), x0=x0, strict=strict,
+                         stochastic=stochastic, timeout=timeout, workers=workers)
         self.f = f
 
     def evaluate(self, population, seed=0):
@@ -215,10 +215,10 @@ class VectorizedProblem(_Wrapped):
     __doc__ = ("A function of the whole (pop x dim) population returning pop losses (with ``workers``,\n"
                "of a slice of it per worker; ``backend='torch'`` passes a tensor).\n" + POOL_ARGS)
 
-    def __init__(self, f: Callable, dim: int, domain=None, name=None, x0=None, strict=False, stochastic=False,
+    def __init__(self, f: Callable, dim: int, *, domain=None, name=None, x0=None, strict=False, stochastic=False,
                  backend="numpy", timeout: float | None = None, workers: int = 1):
-        super().__init__(dim, domain, name or getattr(f, "__name__", "vectorized"), x0, strict, stochastic,
-                         timeout, workers)
+        super().__init__(dim, domain=domain, name=name or getattr(f, "__name__", "vectorized"), x0=x0,
+                         strict=strict, stochastic=stochastic, timeout=timeout, workers=workers)
         self.f, self.backend = f, backend
 
     def evaluate(self, population, seed=0):
@@ -273,12 +273,13 @@ class CommandProblem(_Wrapped):
     counted failure.
 """ + COMMAND_ARGS
 
-    def __init__(self, command: str | Sequence[str], dim: int, domain=None, name=None, x0=None,
+    def __init__(self, command: str | Sequence[str], dim: int, *, domain=None, name=None, x0=None,
                  strict=False, stochastic=False, timeout: float = 60.0, workers: int = 1):
         self.argv = shlex.split(command) if isinstance(command, str) else [str(a) for a in command]
         if not self.argv:
             raise ValueError("command is empty")
-        super().__init__(dim, domain, name or os.path.basename(self.argv[0]), x0, strict, stochastic, timeout, workers)
+        super().__init__(dim, domain=domain, name=name or os.path.basename(self.argv[0]), x0=x0, strict=strict,
+                         stochastic=stochastic, timeout=timeout, workers=workers)
         if self.timeout is None:
             raise ValueError("problem_from_command needs a timeout in seconds")
 

@@ -244,12 +244,7 @@ def parse(data: bytes, path: str = "<string>", allow_empty: bool = False) -> Ins
         if err == 1 and mode == 2 and data[err_pos:err_pos + 1] == b"p":
             msg = _MESSAGES[7]
         raise FormatError(path, _line_of(data, err_pos), msg)
-    nclauses = offs.size - 1
-    if header is None and nclauses == 0 and not allow_empty:  # an empty file, a 0-byte .gz, only comments: no instance
-        raise FormatError(path, 0, "no p-line and no clause: not a CNF/WCNF instance (empty file?"
-                                   " --allow-empty reads it as an instance without clauses)")
-    if nc_decl is not None and nc_decl != nclauses:
-        _count_mismatch(path, _line_of(data, header[1]), nc_decl, nclauses)
+    _check_counts(path, None if header is None else _line_of(data, header[1]), nc_decl, offs.size - 1, allow_empty)
     nvars = nv_decl if mode < 2 else int(max_var)
     meta = {"format": fmt, "declared_vars": nv_decl if mode < 2 else None, "declared_clauses": nc_decl,
             "top": top or None}
@@ -260,15 +255,19 @@ def parse(data: bytes, path: str = "<string>", allow_empty: bool = False) -> Ins
     return Instance(int(nvars), lits, offs, wts, hard.astype(bool), name, meta)
 
 
-def _count_mismatch(path: str, line: int, declared: int, found: int) -> None:
-    """Solvers differ on a header whose clause count is wrong (most ignore it): keep the clauses
-    read, but say so in one line, as an ``InputWarning`` (an error where warnings are errors, as
-    under the CLI's ``--strict``)."""
-    import warnings
+def _check_counts(path: str, header_line: int | None, declared: int | None, found: int, allow_empty: bool) -> None:
+    """No p-line and no clause (an empty file, a 0-byte .gz, only comments) is no instance. A
+    header whose clause count is wrong is kept (most solvers ignore the count) but said in one
+    line, as an ``InputWarning`` (an error where warnings are errors, as under ``--strict``)."""
+    if header_line is None and found == 0 and not allow_empty:
+        raise FormatError(path, 0, "no p-line and no clause: not a CNF/WCNF instance (empty file?"
+                                   " --allow-empty reads it as an instance without clauses)")
+    if declared is not None and declared != found:
+        import warnings
 
-    from blackbox.inputs import InputWarning
-    warnings.warn(InputWarning(f"{path}:{line}: the p-line declares {declared} clauses, the file has {found}"),
-                  stacklevel=3)
+        from blackbox.inputs import InputWarning
+        warnings.warn(InputWarning(f"{path}:{header_line}: the p-line declares {declared} clauses, the file has {found}"),
+                      stacklevel=4)
 
 
 def read_instance(path: str, allow_empty: bool = False) -> Instance:
