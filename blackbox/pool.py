@@ -84,6 +84,7 @@ class _Worker:
         import socket
         import subprocess
         import sys
+        import time
         from multiprocessing.connection import Connection
 
         mine, theirs = socket.socketpair()
@@ -94,7 +95,11 @@ class _Worker:
                                      stdin=subprocess.DEVNULL)
         theirs.close()
         self.conn = Connection(mine.detach())
-        self.conn.send_bytes(blob)
+        try:
+            self.conn.send_bytes(blob)
+        except OSError:  # it died at once; map() reads the EOF and says so
+            pass
+        self.born = time.monotonic()
         self.ready = False  # set by the worker's first message, once the function is loaded
         self.task = None  # (index, started) while busy
 
@@ -152,7 +157,7 @@ class TaskPool:
     handler) stops it at once; the workers busy at that moment are killed."""
 
     poll_s = 0.1
-    start_timeout_s = 120.0
+    start_timeout_s = 600.0  # loading a problem (its data, its compiled kernels) may take minutes
 
     def __init__(self, fn, workers: int = 1, timeout: float | None = None):
         import cloudpickle
@@ -175,7 +180,6 @@ class TaskPool:
         todo = deque(range(len(arg_list)))
         while len(self.workers) < min(self.n, len(arg_list)):
             self.workers.append(_Worker(self.blob))
-        born = time.monotonic()
         try:
             while todo or any(w.task for w in self.workers):
                 now = time.monotonic()
@@ -189,7 +193,7 @@ class TaskPool:
                 wait_s = max(0.0, min([now + self.poll_s, *ends]) - now)
                 for conn in wait([w.conn for w in self.workers], timeout=wait_s):
                     self._receive(next(w for w in self.workers if w.conn is conn), results)
-                self._expire(results, deadline, born)
+                self._expire(results, deadline)
                 if deadline is not None and time.monotonic() >= deadline:
                     for i in todo:
                         results[i] = TaskFailed("not run: the run's time budget ran out", "deadline")
@@ -220,7 +224,7 @@ class TaskPool:
         results[index] = value if ok else TaskFailed(value)
         w.task = None
 
-    def _expire(self, results: list, deadline: float | None, born: float) -> None:
+    def _expire(self, results: list, deadline: float | None) -> None:
         import time
         now = time.monotonic()
         for w in self.workers:
@@ -234,7 +238,7 @@ class TaskPool:
                     continue
                 self.killed += 1
                 self._replace(w)
-            elif not w.ready and now - born > self.start_timeout_s:
+            elif not w.ready and now - w.born > self.start_timeout_s:
                 raise RuntimeError(f"a worker process did not start within {self.start_timeout_s:g} s")
 
     def _replace(self, w: _Worker) -> None:
