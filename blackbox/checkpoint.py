@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
+import zlib
 
 import numpy as np
 
@@ -55,8 +57,10 @@ def load(path: str) -> tuple[dict, dict, dict]:
             meta = json.loads(str(z["meta"]))
             state = {k[6:]: z[k] for k in z.files if k.startswith("state/")}
             run = {k[4:]: z[k] for k in z.files if k.startswith("run/")}
-    except (OSError, ValueError, KeyError) as e:
-        raise CheckpointError(f"{path}: not a blackbox checkpoint ({e})") from None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        # a 0-byte file (EOFError), a truncated one (BadZipFile, zlib.error) or another .npz
+        why = "the file is empty" if os.path.getsize(path) == 0 else f"truncated or another file: {type(e).__name__}: {e}"
+        raise CheckpointError(f"{path}: not a blackbox checkpoint ({why})") from None
     state.update(meta.pop("state_scalars", {}))
     return state, run, meta
 

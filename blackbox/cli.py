@@ -22,10 +22,11 @@ import time
 import click
 
 from . import __version__
-from .cli_ext import FLOAT, INT, extension_of
+from .cli_ext import FLOAT, INT, Number, extension_of
 from .registry import PROBLEMS, SOLVERS, problem_class, problem_names, solver_names
 
 USER_ERRORS = (ValueError, LookupError, FileNotFoundError, PermissionError, IsADirectoryError)
+INTERRUPTED = 130  # exit code of a run stopped by Ctrl-C or SIGTERM (its checkpoint is written)
 
 
 
@@ -66,19 +67,19 @@ COMMON = [
     click.Option(["--solver"], default=None, help="Solver name (see `blackbox list`); default: the problem's own."),
     click.Option(["--set", "settings"], multiple=True, metavar="KEY=VALUE",
                  help="Solver option, repeatable (fields of the solver's Config)."),
-    click.Option(["--evals"], type=INT, default=None, help="Budget: evaluations (1e6 notation ok)."),
-    click.Option(["--time", "seconds"], type=FLOAT, default=None, help="Budget: wall-clock seconds."),
+    click.Option(["--evals"], type=Number(True, 1), default=None, help="Budget: evaluations (1e6 notation ok)."),
+    click.Option(["--time", "seconds"], type=Number(False, 0, above=True), default=None, help="Budget: wall-clock seconds."),
     click.Option(["--target"], type=FLOAT, default=None, help="Stop once the best loss is <= this."),
-    click.Option(["--seed"], type=INT, default=0, show_default=True, help="Run seed (solver randomness, data order)."),
+    click.Option(["--seed"], type=Number(True, 0), default=0, show_default=True, help="Run seed (solver randomness, data order)."),
     click.Option(["--out"], type=click.Path(dir_okay=False), default=None, help="Write the result JSON here."),
     click.Option(["--checkpoint"], type=click.Path(dir_okay=False), default=None,
                  help="Checkpoint path (written periodically, at the end and on Ctrl-C)."),
-    click.Option(["--checkpoint-every"], type=FLOAT, default=60.0, show_default=True, help="Seconds between checkpoints."),
+    click.Option(["--checkpoint-every"], type=Number(False, 0, above=True), default=60.0, show_default=True, help="Seconds between checkpoints."),
     click.Option(["--resume"], type=click.Path(dir_okay=False), default=None,
                  help="Continue the run saved in this checkpoint (its problem and solver configs are used)."),
     click.Option(["--artifacts"], type=click.Path(dir_okay=False), default=None, metavar="PREFIX",
                  help="Write what the problem can show of the reported solution (gym: PREFIX.gif, an animation)."),
-    click.Option(["--workers"], type=INT, default=None, help="Evaluate in a local pool of this many processes."),
+    click.Option(["--workers"], type=Number(True, 1), default=None, help="Evaluate in a local pool of this many processes."),
     click.Option(["--ray", "use_ray"], is_flag=True, help="Evaluate on Ray (a local instance unless --ray-address)."),
     click.Option(["--ray-address"], default=None, help="Join this Ray cluster (e.g. 'auto' or 'HOST:6379')."),
     click.Option(["--strict"], is_flag=True, help="Raise on a failed evaluation instead of counting it as the worst loss."),
@@ -145,7 +146,7 @@ class ProblemCommand(click.Command):
                 raise ValueError(f"--solver {solver} differs from the checkpoint's {meta['solver']}")
             solver = meta["solver"]
             settings = {**meta["solver_config"], **settings}
-        problem = cls(build_config(cls.Config, given, f"problem {self.problem_name}"))
+        problem = _build_problem(cls, build_config(cls.Config, given, f"problem {self.problem_name}"), kw["strict"])
         budget = {"evals": kw["evals"], "seconds": kw["seconds"], "target": kw["target"]}
         ext = self.extension
         budget = ext.budget(problem, extra, budget)
@@ -171,32 +172,37 @@ class ProblemCommand(click.Command):
         if kw["artifacts"]:
             for path in problem.save_artifacts(result.best_x, kw["artifacts"]):
                 click.echo(f"artifact  {path}")
-        code = ext.finish(problem, result, extra, click.echo)
-        if code is None:
-            echo_summary(result, kw["out"])
-        elif code:
+        code = _finish(ext, problem, result, extra, kw["out"])
+        if code:
             ctx.exit(code)
 
 
-def echo_summary(result, out=None) -> None:
-    r = result
-    lines = [f"problem   {r.problem}  (dim {r.best_x.size})", f"solver    {r.solver}  seed {r.seed}",
-             f"stopped   {r.stopped} after {r.evals:,} evaluations, {r.generations:,} generations, {r.wall_time:.2f} s",
-             f"best loss {r.best_loss:.10g}  (reported solution selected by {r.selected_by})"]
-    for title, d in (("metrics", r.metrics), ("test", r.test_metrics)):
-        if d:
-            lines.append(f"{title:9s} " + "  ".join(f"{k}={_fmt(v)}" for k, v in d.items()))
-    if r.failures:
-        lines.append(f"failures  {r.failures} evaluations failed (worst loss given); first: {r.first_error}")
-    if r.checkpoint:
-        lines.append(f"checkpoint {r.checkpoint}")
-    if out:
-        lines.append(f"result    {out}")
-    click.echo("\n".join(lines))
+def _finish(ext, problem, result, extra, out) -> int:
+    """Print the outcome; the exit code. A problem's own code (MaxSAT Evaluation statuses) stands
+    as it is; otherwise an interrupted run (Ctrl-C / SIGTERM, checkpoint written) exits 130, so
+    that `solve ... && next` does not go on as if it had finished."""
+    code = ext.finish(problem, result, extra, click.echo, out)
+    if code is not None:
+        return code
+    return INTERRUPTED if result.stopped == "interrupted" else 0
 
 
-def _fmt(v):
-    return f"{v:.6g}" if isinstance(v, float) else str(v)
+def _build_problem(cls, config, strict: bool):
+    """Build the problem; suspicious input (``InputWarning``, e.g. a DIMACS header whose clause
+    count disagrees with the body) is one ``warning`` line on stderr, or the error under --strict."""
+    import warnings
+
+    from .inputs import InputWarning
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.simplefilter("error" if strict else "always", InputWarning)
+        problem = cls(config)
+    for w in caught:
+        if issubclass(w.category, InputWarning):
+            click.echo(f"blackbox: warning: {w.message}", err=True)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    return problem
 
 
 class SolveGroup(click.Group):
@@ -242,12 +248,12 @@ def list_cmd():
 @click.option("--solver", "solvers", multiple=True, metavar="NAME[:K=V,...]", help="Solver (repeatable).")
 @click.option("--set", "solver_opts", multiple=True, metavar="KEY=VALUE",
               help="Option for every solver that has it (repeatable).")
-@click.option("--seeds", type=INT, default=None, help="Seeds 0..N-1 per cell  [default: 3]")
-@click.option("--evals", type=INT, default=None, help="Evaluation budget of every cell (1e4 notation ok).")
-@click.option("--time", "seconds", type=FLOAT, default=None, help="Wall-time budget of every cell, seconds.")
+@click.option("--seeds", type=Number(True, 1), default=None, help="Seeds 0..N-1 per cell  [default: 3]")
+@click.option("--evals", type=Number(True, 1), default=None, help="Evaluation budget of every cell (1e4 notation ok).")
+@click.option("--time", "seconds", type=Number(False, 0, above=True), default=None, help="Wall-time budget of every cell, seconds.")
 @click.option("--target", type=FLOAT, default=None, help="Stop a cell once its best loss is <= this.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output directory (reused: finished cells are skipped).")
-@click.option("--workers", type=INT, default=2, show_default=True, help="Cells run at once, one single-threaded process each (0 = in this process; with --ray: the local Ray's CPUs).")
+@click.option("--workers", type=Number(True, 0), default=2, show_default=True, help="Cells run at once, one single-threaded process each (0 = in this process; with --ray: the local Ray's CPUs).")
 @click.option("--ray", "use_ray", is_flag=True, help="Run the cells as one-CPU Ray tasks (a local Ray unless --ray-address).")
 @click.option("--ray-address", default=None, help="Run the cells on this Ray cluster (e.g. 'auto' or 'HOST:6379').")
 @click.option("--pivot", "pivots", multiple=True, metavar="METRIC",
@@ -292,7 +298,7 @@ def main(argv=None) -> None:
         sys.exit(e.exit_code)
     except click.exceptions.Abort:
         click.echo("blackbox: aborted", err=True)
-        sys.exit(130)
+        sys.exit(INTERRUPTED)
     except click.UsageError as e:  # one line, exit 2
         where = e.ctx.command_path if e.ctx else "blackbox"
         click.echo(f"{where}: error: {e.format_message()}", err=True)
@@ -302,4 +308,7 @@ def main(argv=None) -> None:
         sys.exit(e.exit_code)
     except USER_ERRORS as e:
         click.echo(f"blackbox: error: {e}", err=True)
+        sys.exit(2)
+    except MemoryError as e:  # the size checks missed a case: still one line, not a traceback
+        click.echo(f"blackbox: error: out of memory ({e or 'MemoryError'}); use a smaller size or budget", err=True)
         sys.exit(2)

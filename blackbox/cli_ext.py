@@ -9,32 +9,64 @@ Every hook is declared here with the default the CLI uses for problems without a
 from __future__ import annotations
 
 import importlib
+import math
 
 import click
 
 
 class Number(click.ParamType):
-    """An int or float option that also takes 1e6-style notation."""
+    """An int or float option that also takes 1e6-style notation. NaN is never a meaningful budget,
+    size or seed, so it is refused (an integer must also be finite); ``minimum`` (inclusive, or
+    exclusive with ``above``) refuses out-of-range values with the option's name in the message."""
 
-    def __init__(self, integer: bool):
-        self.integer = integer
+    def __init__(self, integer: bool, minimum: float | None = None, above: bool = False):
+        self.integer, self.minimum, self.above = integer, minimum, above
         self.name = "integer" if integer else "number"
 
     def convert(self, value, param, ctx):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return int(value) if self.integer else float(value)
-        try:
-            v = float(str(value).replace("_", ""))
-        except ValueError:
-            self.fail(f"{value!r} is not a number", param, ctx)
+            v = value
+        else:
+            try:
+                v = float(str(value).replace("_", ""))
+            except ValueError:
+                self.fail(f"{value!r} is not a number", param, ctx)
+        if math.isnan(v) or (self.integer and math.isinf(v)):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
         if self.integer:
             if v != int(v):
                 self.fail(f"{value!r} is not a whole number", param, ctx)
-            return int(v)
+            v = int(v)
+        else:
+            v = float(v)
+        if self.minimum is not None and (v <= self.minimum if self.above else v < self.minimum):
+            self.fail(f"{value!r} must be {'>' if self.above else '>='} {self.minimum:g}", param, ctx)
         return v
 
 
 INT, FLOAT = Number(True), Number(False)
+
+
+def echo_summary(result, out=None, echo=click.echo) -> None:
+    """The generic end-of-run summary: stop reason, best loss, metrics, failures, files."""
+    r = result
+    lines = [f"problem   {r.problem}  (dim {r.best_x.size})", f"solver    {r.solver}  seed {r.seed}",
+             f"stopped   {r.stopped} after {r.evals:,} evaluations, {r.generations:,} generations, {r.wall_time:.2f} s",
+             f"best loss {r.best_loss:.10g}  (reported solution selected by {r.selected_by})"]
+    for title, d in (("metrics", r.metrics), ("test", r.test_metrics)):
+        if d:
+            lines.append(f"{title:9s} " + "  ".join(f"{k}={_fmt(v)}" for k, v in d.items()))
+    if r.failures:
+        lines.append(f"failures  {r.failures} evaluations failed (worst loss given); first: {r.first_error}")
+    if r.checkpoint:
+        lines.append(f"checkpoint {r.checkpoint}")
+    if out:
+        lines.append(f"result    {out}")
+    echo("\n".join(lines))
+
+
+def _fmt(v):
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
 
 
 class CLIExtension:
@@ -56,8 +88,11 @@ class CLIExtension:
         """False: an interrupted run writes no checkpoint (under a harness that means 'answer now')."""
         return True
 
-    def finish(self, problem, result, extra: dict, echo) -> int | None:
-        """Present the result; return an exit code, or None for the generic summary."""
+    def finish(self, problem, result, extra: dict, echo, out: str | None) -> int | None:
+        """Present the result (``out``: where its JSON was written); return an exit code that
+        stands whatever stopped the run (MaxSAT Evaluation statuses), or None: exit 0, or 130
+        when the run was interrupted. The default prints the generic summary."""
+        echo_summary(result, out, echo)
         return None
 
 

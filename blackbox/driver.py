@@ -123,9 +123,12 @@ def solve(problem, solver: str | Solver | None = None, config=None, *, problem_c
     start = (time.perf_counter() if started is None else started) - run.elapsed
     loop = Loop(problem, solver, evaluator, run, budget, start, seed, exact_evals=not whole_generations)
     watchers = _observers(loop, progress, callbacks, checkpoint, checkpoint_every, validate_every)
+    left = budget.seconds_left(loop.elapsed())
+    problem.deadline = None if left is None else time.monotonic() + left
     try:
         stopped = run_loop(loop, watchers)
     finally:
+        problem.deadline = None
         for w in watchers:
             w.close()
         if owned:

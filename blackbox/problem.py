@@ -50,6 +50,8 @@ class Problem:
       config          the Config instance it was built from
       layout          parameter blocks (name, start, shape) of a structured solution, for per-layer solvers
       last_error      text of the last failed evaluation (wrappers set it; reports show it)
+      deadline        when a time budget ends (``time.monotonic()``); wrappers in worker processes
+                      abandon calls still running then, so a hanging simulator cannot hold the run
     """
 
     name: ClassVar[str] = "problem"
@@ -70,6 +72,7 @@ class Problem:
     config: object = None
     layout: tuple = ()
     last_error: str = ""
+    deadline: float | None = None  # time.monotonic() by which running evaluations must end (set by the driver from a time budget)
 
     @classmethod
     def small_config(cls):

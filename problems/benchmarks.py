@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from blackbox.domain import Binary, Real
+from blackbox.inputs import check_dim
 from blackbox.problem import Problem
 
 
@@ -29,6 +30,7 @@ class _RealFunction(Problem):
         self.config = config or self.Config()
         if self.config.dim < 1:
             raise ValueError(f"{self.name}: dim must be >= 1, got {self.config.dim}")
+        check_dim(self.name, self.config.dim)  # before a solver allocates its vectors
         self.dim = int(self.config.dim)
         self.domain = Real(-self.bound, self.bound) if self.bound else Real()
 
@@ -113,6 +115,7 @@ class OneMax(Problem):
         self.config = config or self.Config()
         if self.config.dim < 1:
             raise ValueError(f"{self.name}: dim must be >= 1, got {self.config.dim}")
+        check_dim(self.name, self.config.dim)
         self.dim = int(self.config.dim)
         self.domain = Binary()
 
@@ -149,6 +152,7 @@ class Trap(Problem):
         k, n = self.config.k, self.config.dim
         if k < 2 or n < k or n % k:
             raise ValueError(f"trap: dim ({n}) must be a positive multiple of k ({k}), k >= 2")
+        check_dim(self.name, n)
         self.dim, self.domain = int(n), Binary()
 
     def evaluate(self, population, seed=0):

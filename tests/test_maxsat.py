@@ -186,7 +186,8 @@ def test_mse_regression_suite_optima_and_unsat():
     assert len(rows) > 250
     misses = []
     for r in rows:
-        p = MaxSAT(MaxSATConfig(file=str(DATA / "mse_regression_suite" / r["WCNFFile"])))
+        # allow_empty: the suite's empty.wcnf (0 bytes) is a valid empty instance there
+        p = MaxSAT(MaxSATConfig(file=str(DATA / "mse_regression_suite" / r["WCNFFile"]), allow_empty=True))
         unsat = r["Satisfiable"].upper() == "UNSATISFIABLE"
         best = None if unsat else int(r["BestOValue"])
         model = r["Model"].strip()
@@ -212,7 +213,8 @@ def test_rc2_exact_agrees_with_csv_and_solver():
 
     rows = [r for r in mse_rows() if r["WCNFFile"].startswith("baseWCNFs")][:25] + mse_rows()[25:60]
     for r in rows:
-        p = MaxSAT(MaxSATConfig(file=str(DATA / "mse_regression_suite" / r["WCNFFile"])))
+        # allow_empty: the suite's empty.wcnf (0 bytes) is a valid empty instance there
+        p = MaxSAT(MaxSATConfig(file=str(DATA / "mse_regression_suite" / r["WCNFFile"]), allow_empty=True))
         ex = exact_optimum(p)
         if r["Satisfiable"].upper() == "UNSATISFIABLE":
             assert ex.cost is None, r["WCNFFile"]

@@ -131,7 +131,7 @@ class CGE(Solver):
         dom = self.spec.domain
         if self.config.difference == "forward":
             if dom.high is not None:
-                h = np.where(x[coords] + h > dom.high, -h, h)
+                h = np.where(x[coords] + h > dom.upper(coords), -h, h)
             new["steps"] = h
             offsets = np.concatenate([[0], np.arange(k + 1)]).astype(np.int64)
             return Deltas(x, offsets, coords, x[coords] + h), new

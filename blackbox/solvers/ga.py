@@ -138,7 +138,7 @@ class GA(Solver):
         if dom.kind == "binary":
             mut_vals = np.concatenate([1 - base[pt_idx], rng.integers(0, 2, un_idx.size)]).astype(base.dtype)
         else:
-            mut_vals = dom.project(base[mut_idx] + state["sigma"] * rng.standard_normal(mut_idx.size))
+            mut_vals = dom.project(base[mut_idx] + state["sigma"] * rng.standard_normal(mut_idx.size), mut_idx)
         cr_vals = state["elite"][np.repeat(donors, np.diff(cr_off)), cr_idx]
         counts = np.concatenate([np.ones(n_pt, np.int64), np.diff(un_off), np.diff(cr_off)])
         request = Deltas(base, csr_offsets(counts), np.concatenate([mut_idx, cr_idx]).astype(np.int64),

@@ -362,8 +362,9 @@ class PolyStep(Solver):
             counts.append(cnt)
             idx_parts.append(idx)
             val_parts.append(vals)
-        vals = dom.project(np.concatenate(val_parts)) if (dom.low is not None or dom.high is not None) else np.concatenate(val_parts)
-        return Deltas(x, csr_offsets(np.concatenate(counts)), np.concatenate(idx_parts).astype(np.int64), vals)
+        idx = np.concatenate(idx_parts).astype(np.int64)
+        vals = dom.project(np.concatenate(val_parts), idx) if (dom.low is not None or dom.high is not None) else np.concatenate(val_parts)
+        return Deltas(x, csr_offsets(np.concatenate(counts)), idx, vals)
 
     def _ask_lowrank(self, state, sel, delta):
         m, d = self.n_vertices, self.config.particle_size

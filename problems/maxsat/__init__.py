@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from blackbox.domain import Binary
+from blackbox.inputs import check_ksat
 from blackbox.problem import Problem
 
 from .instance import (FormatError, Instance, exact_sum, format_instance, from_clauses, generate, parse,
@@ -35,6 +36,7 @@ class MaxSATConfig:
     instance_seed: int = 0  # random instance: generator seed (the run's --seed is separate)
     weighted: bool = False  # random instance: integer weights drawn uniformly in [1, max_weight]
     max_weight: int = 100  # random instance: largest weight when weighted
+    allow_empty: bool = False  # read a FILE with no p-line and no clause as an instance without clauses (else an error)
 
     def __post_init__(self):
         for name in ("vars", "k", "instance_seed", "max_weight"):
@@ -68,8 +70,9 @@ class MaxSAT(Problem):
         c = self.config
         if instance is None:
             if c.file:
-                instance = read_instance(c.file)
+                instance = read_instance(c.file, c.allow_empty)
             else:
+                check_ksat(c.vars, c.ratio, c.k)  # refuse before generating, not after swapping
                 instance = generate(c.vars, c.ratio, c.k, c.instance_seed, c.weighted, c.max_weight)
         self.instance = instance
         self.dim = int(instance.nvars)

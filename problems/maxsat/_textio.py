@@ -22,6 +22,7 @@ WEIGHT_OVERFLOW = 6
 P_LINE = 7
 HARD_MARK = 8
 NEG_WEIGHT = 9
+NEG_ZERO = 10
 
 @njit(cache=True, inline="always")
 def _is_space(ch):
@@ -138,6 +139,8 @@ def parse_body(buf, start, mode, nvars_decl, top, has_top):
         if j == d0 or (j < n and not (_is_space(buf[j]) or buf[j] == 10)):
             return lits[:0], offs[:1], wts[:0], hard[:0], max_var, BAD_CHAR, i, 0
         i = j
+        if v == 0 and neg:  # '-0' is no literal; read as 0 it would silently close the clause
+            return lits[:0], offs[:1], wts[:0], hard[:0], max_var, NEG_ZERO, d0 - 1, 0
         if v == 0:
             wts[nc] = cur_w
             hard[nc] = cur_h

@@ -134,7 +134,7 @@ def cli_finish(problem, result, extra, echo):
     if result.checkpoint:
         lines.append(f"checkpoint {result.checkpoint}")
     echo("\n".join(lines))
-    return 0
+    return None
 
 
 def live_metrics(problem, best_loss: float) -> dict:
@@ -163,5 +163,5 @@ class MaxSATCLI(CLIExtension):
         """Under the MaxSAT Evaluation harness a SIGTERM means 'answer now', not 'save 100 MB'."""
         return extra.get("output_format") != "maxsat-eval"
 
-    def finish(self, problem, result, extra, echo):
+    def finish(self, problem, result, extra, echo, out):
         return cli_finish(problem, result, extra, echo)
