@@ -276,8 +276,8 @@ def compare_cmd(grid_file, problems, problem_opts, solvers, solver_opts, seeds, 
     else:
         if not problems or not solvers:
             raise click.UsageError("need at least one --problem and one --solver (or --grid FILE)")
-        grid = Grid.parse(problems, solvers, 3 if seeds is None else seeds, evals, seconds, target,
-                          list(problem_opts), list(solver_opts))
+        grid = Grid.parse(problems, solvers, seeds=3 if seeds is None else seeds, evals=evals, seconds=seconds,
+                          target=target, problem_opts=list(problem_opts), solver_opts=list(solver_opts))
     report = run(grid, out, workers=workers, echo=click.echo, pivots=list(pivots) or None, ray=use_ray,
                  ray_address=ray_address)
     click.echo(f"summary   {os.path.join(out, 'summary.md')} ({len(report.runs)} runs)")

@@ -101,13 +101,6 @@ class Domain:
         x = rng.standard_normal(shape)
         return self.project(x)
 
-    def to_json(self) -> dict:
-        return {"kind": self.kind, "low": _json(self.low), "high": _json(self.high)}
-
-    @classmethod
-    def from_json(cls, d: dict) -> "Domain":
-        return cls(d["kind"], d.get("low"), d.get("high"))
-
 
 def _at(bound, index):
     if bound is None:
@@ -118,8 +111,6 @@ def _at(bound, index):
     return bound
 
 
-def _json(b):
-    return list(b) if isinstance(b, tuple) else b
 
 
 def as_domain(d, dim: int | None = None) -> Domain:

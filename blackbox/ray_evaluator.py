@@ -132,9 +132,6 @@ class RayEvaluator(ChunkedEvaluator):
                 out[i] = WorkerLost()
         return out
 
-    def actor_pids(self) -> list[int]:
-        return self.ray.get([a.pid.remote() for a in self.actors])
-
     def close(self) -> None:
         for a in self.actors:
             self.ray.kill(a)

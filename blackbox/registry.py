@@ -32,11 +32,21 @@ _plugins_loaded = False
 
 
 def register_solver(name: str, target: str, summary: str = "") -> None:
-    SOLVERS[name] = Entry(name, target, summary)
+    """Make ``blackbox.solve(..., name)`` and ``--solver name`` load ``target`` ("module:Class")."""
+    _register(SOLVERS, "solver", name, target, summary)
 
 
 def register_problem(name: str, target: str, summary: str = "") -> None:
-    PROBLEMS[name] = Entry(name, target, summary)
+    """Make ``blackbox solve name`` and ``solve("name")`` load ``target`` ("module:Class")."""
+    _register(PROBLEMS, "problem", name, target, summary)
+
+
+def _register(table: dict, kind: str, name: str, target: str, summary: str) -> None:
+    """A name is registered once: a second registration raises, naming both targets."""
+    if name in table:
+        raise ValueError(f"{kind} {name!r} is already registered ({table[name].target}); "
+                         f"cannot register it again for {target}")
+    table[name] = Entry(name, target, summary)
 
 
 def _load_plugins() -> None:
@@ -47,7 +57,7 @@ def _load_plugins() -> None:
     from importlib.metadata import entry_points
     for group, table in (("blackbox.solvers", SOLVERS), ("blackbox.problems", PROBLEMS)):
         for ep in entry_points(group=group):
-            table.setdefault(ep.name, Entry(ep.name, ep.value, "(plugin)"))
+            _register(table, group.split(".")[1][:-1], ep.name, ep.value, "(plugin)")
 
 
 def _lookup(table: dict, name: str, kind: str) -> Entry:

@@ -72,6 +72,9 @@ class Solver:
     domains: ClassVar[frozenset] = frozenset({"real", "binary", "integer"})
     native: ClassVar[bool] = False
 
+    spec: Spec  # what the solver was built for
+    config: object  # its Config instance
+
     def __init__(self, spec: Spec, config=None):
         self.spec = spec
         self.config = config if config is not None else self.Config()

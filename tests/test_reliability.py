@@ -254,7 +254,6 @@ def test_per_coordinate_bounds_and_tuple_domains(solver):
     x = d.sample(np.random.default_rng(0), (1000, 2))
     assert x[:, 0].max() == 3 and x[:, 1].max() == 10 and x.min() == 0
     np.testing.assert_array_equal(d.project(np.array([7.2, -1.0]), index=[1, 0]), [7, 0])
-    assert blackbox.Domain.from_json(d.to_json()) == d
 
 
 def test_domain_bound_errors_are_one_line():

@@ -87,7 +87,7 @@ class Grid:
     pivots: list = field(default_factory=list)  # metrics tabulated problems x solvers in pivot.md
 
     @classmethod
-    def parse(cls, problems, solvers, seeds=3, evals=None, seconds=None, target=None,
+    def parse(cls, problems, solvers, *, seeds=3, evals=None, seconds=None, target=None,
               problem_opts=None, solver_opts=None) -> "Grid":
         """From CLI-style strings: ``problems``/``solvers`` like "sphere:dim=100"; ``*_opts``
         dicts (or KEY=VALUE lists) apply to every problem/solver whose Config has the field."""

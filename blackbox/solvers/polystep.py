@@ -419,27 +419,7 @@ class PolyStep(Solver):
         grp = self.groups[sel]
         valid = grp >= 0
         if self.binary:
-            rng = self.rng(state, 1)
-            take = rng.random(sel.size) < self._sched(state, "step_radius")  # step radius = chance to move
-            if c.binary_move == "sample":  # one vertex (or stay) drawn from the transport weights
-                u, acc = rng.random(sel.size), np.zeros(sel.size)
-                pick = np.zeros(sel.size, np.int64)
-                for j in range(w_all.shape[1] - 1):
-                    acc += w_all[:, j]
-                    pick += u >= acc
-                off = 1 if c.include_center else 0
-                moved = pick >= off
-                flip = np.zeros(grp.shape, bool)
-                flip[moved] = self.vertices[pick[moved] - off]
-            else:  # flip the bits whose flip patterns carry more than half the weight
-                flip = np.zeros(grp.shape, np.float64)
-                for j in range(m):
-                    flip += w[:, j, None] * self.vertices[j]
-                flip = flip > 0.5
-            flip &= valid & take[:, None]
-            x = state["x"].copy()
-            x[grp[flip]] ^= 1
-            new["x"] = x
+            new["x"] = self._binary_move(state, grp, valid, w, w_all)
             return new
         dirs = state["probe_dirs"]
         move = np.zeros((sel.size, dirs.shape[2]), np.float64)
@@ -457,6 +437,31 @@ class PolyStep(Solver):
             vel[:] = 0  # a new projection: old subspace velocities mean nothing there
         new["velocity"] = vel
         return new
+
+    def _binary_move(self, state, grp, valid, w, w_all) -> np.ndarray:
+        """The next bit string: each moving particle flips the bits its transport weights choose."""
+        c, m, sel = self.config, self.n_vertices, state["probe_particles"]
+        rng = self.rng(state, 1)
+        take = rng.random(sel.size) < self._sched(state, "step_radius")  # step radius = chance to move
+        if c.binary_move == "sample":  # one vertex (or stay) drawn from the transport weights
+            u, acc = rng.random(sel.size), np.zeros(sel.size)
+            pick = np.zeros(sel.size, np.int64)
+            for j in range(w_all.shape[1] - 1):
+                acc += w_all[:, j]
+                pick += u >= acc
+            off = 1 if c.include_center else 0
+            moved = pick >= off
+            flip = np.zeros(grp.shape, bool)
+            flip[moved] = self.vertices[pick[moved] - off]
+        else:  # flip the bits whose flip patterns carry more than half the weight
+            flip = np.zeros(grp.shape, np.float64)
+            for j in range(m):
+                flip += w[:, j, None] * self.vertices[j]
+            flip = flip > 0.5
+        flip &= valid & take[:, None]
+        x = state["x"].copy()
+        x[grp[flip]] ^= 1
+        return x
 
     def _apply(self, state, x, dz):
         """x + P dz, layer by layer (in place on the given copy)."""

@@ -174,8 +174,7 @@ class MaxSAT(Problem):
         nchunks = max(1, min(numba.get_num_threads(), len(d)))
         if self._scratch is None or self._scratch.shape[0] < nchunks:  # zero rows, kept zero by the kernel
             self._scratch = np.zeros((nchunks, self.hard.size), np.int32)
-        c, h = K.evaluate_flips(base, nt, cost, nh, offsets, idx, self.occ_off, self.occ, self.w, self.hard,
-                                self._scratch[:nchunks])
+        c, h = K.evaluate_flips(self, base, nt, cost, nh, offsets, idx, self._scratch[:nchunks])
         return self.loss_of(c, h)
 
     # -- reporting -------------------------------------------------------------------------------

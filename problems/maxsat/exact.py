@@ -16,10 +16,6 @@ class Exact:
     cost: int | None  # optimum cost; None when the hard clauses are unsatisfiable
     model: np.ndarray | None  # an optimal assignment (int8 per variable)
 
-    @property
-    def satisfiable(self) -> bool:
-        return self.cost is not None
-
 
 def exact_optimum(problem) -> Exact:
     """Optimum of a ``MaxSAT`` problem by RC2 (only for small instances: RC2 may take very long

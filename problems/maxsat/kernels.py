@@ -219,11 +219,12 @@ def _flips_parallel(base, nt, base_cost, base_hard, offsets, idx, occ_off, occ, 
                      ch * per, min(pop, (ch + 1) * per), cost, nh)
 
 
-def evaluate_flips(base, nt, base_cost, base_hard, offsets, idx, occ_off, occ, w, hard, scratch):
+def evaluate_flips(problem, base, nt, base_cost, base_hard, offsets, idx, scratch):
     """Cost and hard count of every candidate base-with-idx[offsets[i]:offsets[i+1]]-flipped, in
     O(occurrences of the flipped variables) each; ``nt`` are the base's true counts. ``scratch``
     (chunks x clauses, all zero) is one work row per parallel chunk and is left all zero. Small
     requests run on one thread: a parallel region can wait a scheduler slice on a busy machine."""
+    occ_off, occ, w, hard = problem.occ_off, problem.occ, problem.w, problem.hard
     pop = offsets.size - 1
     cost = np.empty(pop, np.uint64)
     nh = np.empty(pop, np.int64)
