@@ -166,3 +166,12 @@ def test_problem_suggested_solver_settings_apply_under_the_users():
     assert r.solver_config["popsize"] == 8 and r.solver_config["sigma"] == 0.2
     assert blackbox.solve(Suggesting(), "random", evals=80).solver_config["sigma"] == 0.5
     assert blackbox.solve(Sphere(), "random", evals=80).solver_config["popsize"] == 32  # other problems untouched
+
+
+def test_the_result_records_the_thread_counts_in_force():
+    """Issue 14.3: the JSON says how many numba / torch / BLAS threads really ran."""
+    import blackbox
+    r = blackbox.solve("sphere", "random", problem_config={"dim": 3}, evals=64)
+    d = r.to_json()
+    assert set(d["threads"]) == {"numba", "torch", "blas"}
+    assert d["threads"]["blas"] is None or d["threads"]["blas"] >= 1
