@@ -241,7 +241,7 @@ def list_cmd():
 
 @cli.command("compare")
 @click.option("--grid", "grid_file", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Grid file (.toml or .json; see blackbox/compare.py). Flags given as well override its budget/seeds.")
+              help="Grid file (.toml or .json; see blackbox/compare/__init__.py). Flags given as well override its budget/seeds.")
 @click.option("--problem", "problems", multiple=True, metavar="NAME[:K=V,...]", help="Problem (repeatable).")
 @click.option("--problem-opt", "problem_opts", multiple=True, metavar="KEY=VALUE",
               help="Option for every problem that has it (repeatable).")
