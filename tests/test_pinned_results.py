@@ -5,43 +5,19 @@ base class and the MAX-SAT search (``sls`` was pinned afterwards: its search pat
 file as a script to print the current values when a deliberate algorithm change needs new pins.
 """
 import sys
-from dataclasses import dataclass
-
 import numpy as np
 import pytest
 
 import blackbox
-from blackbox.domain import Real
-from blackbox.problem import Problem
 
 
-@dataclass
-class _StairConfig:
-    dim: int = 4
+def pinned_staircase():
+    """test_baselines' floor(4 ||x||^2) / 4 with its smooth twin, in 4 dimensions (for adam-ceiling)."""
+    from test_baselines import SmoothStaircase
+    return SmoothStaircase(SmoothStaircase.Config(dim=4))
 
 
-class SmoothStaircase(Problem):
-    """floor(4 ||x||^2) / 4 with its smooth twin ||x||^2 (for the adam-ceiling baseline)."""
-
-    name = "pinned-staircase"
-    Config = _StairConfig
-
-    def __init__(self, config=None):
-        self.config = config or _StairConfig()
-        self.dim, self.domain = self.config.dim, Real()
-
-    def initial(self, rng):
-        return rng.uniform(-2, 2, self.dim)
-
-    def evaluate(self, population, seed=0):
-        p = np.asarray(population, np.float64)
-        return np.floor(4 * np.sum(p * p, axis=1)) / 4
-
-    def batch(self, seed):
-        return seed
-
-    def surrogate_loss_torch(self, params, batch):
-        return (params ** 2).sum()
+pinned_staircase.name = "pinned-staircase"
 
 
 # (solver, problem name or factory, problem options, evaluations)
@@ -59,7 +35,7 @@ RUNS = [
     ("polystep", "trap", {"dim": 60}, 3000),
     ("ga", "onemax", {"dim": 200}, 3000),
     ("polystep", "maxsat", {"vars": 300, "ratio": 4.3}, 3000),
-    ("adam-ceiling", SmoothStaircase, {}, 300),
+    ("adam-ceiling", pinned_staircase, {}, 300),
     ("sls", "maxsat", {"vars": 3000, "ratio": 4.27}, 200000),
     ("polystep", "snn", {"train_subset": 2000, "val_size": 500}, 1500),
     ("polystep", "int8-mlp", {"train_subset": 2000, "val_size": 500}, 600),

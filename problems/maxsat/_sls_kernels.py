@@ -45,6 +45,18 @@ def _uniform(rng, w):
     return np.float64(_rand(rng, w) >> U64(11)) * (1.0 / 9007199254740992.0)
 
 
+@njit(cache=True, inline="always")
+def _list_remove(lst, where, ctr, w, col, c):
+    """Take clause ``c`` out of walker ``w``'s falsified list ``lst`` (length ``ctr[w, col]``,
+    positions in ``where``) by moving the list's last entry into its place."""
+    n = ctr[w, col] - 1
+    last = lst[w, n]
+    pos = where[w, c]
+    lst[w, pos] = last
+    where[w, last] = pos
+    ctr[w, col] = n
+
+
 @njit(cache=True)
 def _record_best(x, best_x, log, ctr, w):
     """The current assignment is the walker's new best: replay the log onto best_x."""
@@ -275,19 +287,9 @@ def _weighted_flip(w, v, x, lits, offs, occ_off, occ, wts, hard, nt, crit, unsat
         d = dw[w, c]
         if k == 0:
             if hard[c]:
-                n = ctr[w, 1] - 1
-                last = unsat_h[w, n]
-                pos = where[w, c]
-                unsat_h[w, pos] = last
-                where[w, last] = pos
-                ctr[w, 1] = n
+                _list_remove(unsat_h, where, ctr, w, 1, c)
             else:
-                n = ctr[w, 0] - 1
-                last = unsat[w, n]
-                pos = where[w, c]
-                unsat[w, pos] = last
-                where[w, last] = pos
-                ctr[w, 0] = n
+                _list_remove(unsat, where, ctr, w, 0, c)
                 ucost[w, 0] -= wts[c]
             for qq in range(offs[c], offs[c + 1]):
                 u = lits[qq] >> 1
