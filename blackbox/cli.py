@@ -258,8 +258,10 @@ def list_cmd():
 @click.option("--ray-address", default=None, help="Run the cells on this Ray cluster (e.g. 'auto' or 'HOST:6379').")
 @click.option("--pivot", "pivots", multiple=True, metavar="METRIC",
               help="Also write out/pivot.md: problems x solvers of this metric (best_loss, wall_time, or a metric name).")
+@click.option("--pin-cores", is_flag=True,
+              help="Pin each worker process to a core of its own (equal CPU for cells side by side, like taskset).")
 def compare_cmd(grid_file, problems, problem_opts, solvers, solver_opts, seeds, evals, seconds, target, out, workers,
-                use_ray, ray_address, pivots):
+                use_ray, ray_address, pivots, pin_cores):
     """Compare solvers head to head: problems x solvers x seeds, budget-matched.
 
     Writes out/runs/*.json (one per run), out/summary.md and out/plots/*.png; rerun the same
@@ -279,7 +281,7 @@ def compare_cmd(grid_file, problems, problem_opts, solvers, solver_opts, seeds, 
         grid = Grid.parse(problems, solvers, seeds=3 if seeds is None else seeds, evals=evals, seconds=seconds,
                           target=target, problem_opts=list(problem_opts), solver_opts=list(solver_opts))
     report = run(grid, out, workers=workers, echo=click.echo, pivots=list(pivots) or None, ray=use_ray,
-                 ray_address=ray_address)
+                 ray_address=ray_address, pin_cores=pin_cores)
     click.echo(f"summary   {os.path.join(out, 'summary.md')} ({len(report.runs)} runs)")
     if report.interrupted:
         click.get_current_context().exit(130)

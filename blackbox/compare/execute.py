@@ -5,6 +5,7 @@ import json
 import math
 import os
 import sys
+import time
 import traceback
 
 from ..checkpoint import jsonable
@@ -17,12 +18,14 @@ THREAD_VARS = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENB
 
 
 # -- running --------------------------------------------------------------------------------------
-def run(grid: Grid, out: str, workers: int = 2, echo=print, checkpoint_every: float = 60.0,
-        pivots=None, ray: bool = False, ray_address: str | None = None) -> "Report":
+def run(grid: Grid, out: str, *, workers: int = 2, echo=print, checkpoint_every: float = 60.0,
+        pivots=None, ray: bool = False, ray_address: str | None = None, pin_cores: bool = False) -> "Report":
     """Run every unfinished cell of ``grid`` under ``out`` (``workers`` processes; 0 = in this
     process; with ``ray``/``ray_address`` as one-CPU Ray tasks on a local Ray or a cluster), then
     write ``summary.md``, the plots and, for each metric in ``pivots``, a problems x solvers table
-    in ``pivot.md``. Returns the report of all finished cells."""
+    in ``pivot.md``. ``pin_cores``: each worker process is pinned to a core of its own (as
+    ``taskset`` would), so cells running side by side get equal CPU. Returns the report of all
+    finished cells."""
     grid.check()
     runs_dir = os.path.join(out, "runs")
     os.makedirs(runs_dir, exist_ok=True)
@@ -39,7 +42,7 @@ def run(grid: Grid, out: str, workers: int = 2, echo=print, checkpoint_every: fl
     n_done = len(cells) - len(todo)
     interrupted = False
     cells_out = _execute_ray(todo, runs_dir, workers, checkpoint_every, ray_address) if (ray or ray_address) \
-        else _execute(todo, runs_dir, workers, checkpoint_every)
+        else _execute(todo, runs_dir, workers, checkpoint_every, pin_cores)
     try:
         for summary in cells_out:
             n_done += summary["status"] in ("done", "skipped")
@@ -70,7 +73,7 @@ def _finished(path: str, cell: Cell) -> bool:
     return d.get("status") in ("done", "skipped")
 
 
-def _execute(todo, runs_dir, workers, checkpoint_every):
+def _execute(todo, runs_dir, workers, checkpoint_every, pin_cores=False):
     specs = [(c.spec(), runs_dir, checkpoint_every) for c in todo]
     if not workers:
         for s in specs:
@@ -80,8 +83,9 @@ def _execute(todo, runs_dir, workers, checkpoint_every):
     import multiprocessing as mp
     saved = {k: os.environ.get(k) for k in THREAD_VARS}
     os.environ.update({k: "1" for k in THREAD_VARS})  # inherited by the workers spawned below
-    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                                  initializer=_single_thread)
+    ctx = mp.get_context("spawn")
+    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_single_thread,
+                                  initargs=(ctx.Value("i", 0) if pin_cores else None,))
     try:
         futures = {pool.submit(run_cell, *s): s[0] for s in specs}
         for fut in cf.as_completed(futures):
@@ -143,10 +147,17 @@ def _cell_in_scratch(spec, checkpoint_every):
     return summary, files
 
 
-def _single_thread():
+def _single_thread(next_core=None):
+    """A cell worker: one thread everywhere; with ``next_core`` (a shared counter) pinned to a core
+    of its own, the k-th worker started to the k-th allowed core."""
     os.environ.update({k: "1" for k in THREAD_VARS})
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)
+    if next_core is not None:
+        with next_core.get_lock():
+            k, next_core.value = next_core.value, next_core.value + 1
+        cores = sorted(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {cores[k % len(cores)]})
 
 
 def run_cell(spec: dict, runs_dir: str, checkpoint_every: float = 60.0) -> dict:
@@ -160,7 +171,8 @@ def run_cell(spec: dict, runs_dir: str, checkpoint_every: float = 60.0) -> dict:
     ckpt = os.path.join(runs_dir, cell.stem + ".ckpt.npz")
     head = f"{cell.problem_label} · {cell.solver_label} · seed {cell.seed}"
     record = {"cell": cell.spec(), "problem": cell.problem, "solver": cell.solver, "seed": cell.seed,
-              "versions": versions()}
+              "versions": versions(), "cpus": sorted(os.sched_getaffinity(0))}
+    cpu0 = time.process_time()
     try:
         problem = make_problem(cell.problem, cell.problem_options)
         if cell.max_dim is not None and problem.dim > cell.max_dim:
@@ -187,7 +199,8 @@ def run_cell(spec: dict, runs_dir: str, checkpoint_every: float = 60.0) -> dict:
     record["versions"].update({m: getattr(sys.modules[m], "__version__", "?") for m in ("torch", "numba", "cma", "gymnasium", "scipy")
                                if m in sys.modules})
     record["versions"]["git"] = _git_revision()
-    d.update(record, status="done", stochastic=bool(problem.stochastic), trace=trace.points, checkpoint=None)
+    d.update(record, status="done", stochastic=bool(problem.stochastic), trace=trace.points, checkpoint=None,
+             cpu_seconds=round(time.process_time() - cpu0, 2), load_avg=[round(v, 2) for v in os.getloadavg()])
     atomic_write_json(path, d, indent=1, default=jsonable)
     if os.path.exists(ckpt):
         os.unlink(ckpt)
