@@ -29,6 +29,7 @@ import numpy as np
 
 from . import observers as obs
 from .budget import Budget
+from .domain import as_domain
 from .evaluator import InProcessEvaluator
 from .observers import PLAN_AFTER_FRACTION, Loop, Tick  # noqa: F401  (part of the driver's API)
 from .problem import Problem
@@ -115,6 +116,7 @@ def solve(problem, solver: str | Solver | None = None, config=None, *, problem_c
     whole_generations  True: the last generation may pass the evaluation budget (whole populations)
     """
     problem = make_problem(problem, problem_config)
+    problem.domain = as_domain(problem.domain, problem.dim)  # a (low, high) pair, bounds checked per coordinate
     solver = _solver_for(problem, solver, config)
     budget = Budget.of(evals, seconds, target, problem.default_budget)
     run, seed = _open_run(problem, solver, seed, x0, resume, budget)

@@ -175,3 +175,20 @@ def test_the_result_records_the_thread_counts_in_force():
     d = r.to_json()
     assert set(d["threads"]) == {"numba", "torch", "blas"}
     assert d["threads"]["blas"] is None or d["threads"]["blas"] >= 1
+
+
+def test_a_problem_may_give_its_domain_as_a_pair():
+    """Issue 17.6: a (low, high) tuple is accepted wherever a domain is, a subclass's too."""
+    import blackbox
+
+    class Box(blackbox.Problem):
+        name = "box"
+
+        def __init__(self):
+            self.dim, self.domain = 2, (np.array([0.0, 1.0]), np.array([1.0, 2.0]))
+
+        def evaluate(self, population, seed=0):
+            return np.abs(np.asarray(population) - 0.9).sum(1)
+
+    r = blackbox.solve(Box(), "random", evals=200)
+    assert np.all(r.best_x >= [0, 1]) and np.all(r.best_x <= [1, 2])
