@@ -158,6 +158,7 @@ class Int8MLP(NeuralProblem):
 
     name = "int8-mlp"
     Config = Int8Config
+    capabilities = frozenset({"deltas"})
 
     def blocks(self):
         h = self.config.hidden
@@ -174,6 +175,13 @@ class Int8MLP(NeuralProblem):
         h = act(p.linear(x, "w1", "b1", shared=True, weight_fn=wq))
         return p.linear(h, "w2", "b2", shared=False, weight_fn=wq)
 
+    def incremental_net(self):
+        from .incremental import Linear, MLPNet
+        c = self.config
+        wq = lambda W: fake_quant(W, c.w_step, -127, 127)  # noqa: E731
+        return MLPNet((Linear("w1", "b1", "quant-relu", step=c.a_step, hi=255, weight_fn=wq),
+                       Linear("w2", "b2", weight_fn=wq)))
+
 
 # -- binary net ----------------------------------------------------------------------------------
 @dataclass
@@ -189,6 +197,7 @@ class BinaryMLP(NeuralProblem):
 
     name = "binary-mlp"
     Config = BinaryConfig
+    capabilities = frozenset({"deltas"})
 
     def blocks(self):
         h = self.config.hidden
@@ -204,6 +213,12 @@ class BinaryMLP(NeuralProblem):
         h = act(p.linear(x, "w1", "b1", shared=True, weight_fn=wq))
         scale = c.logit_scale / c.hidden ** 0.5
         return p.linear(h * scale, "w2", "b2", shared=False, weight_fn=wq)
+
+    def incremental_net(self):
+        from .incremental import Linear, MLPNet
+        c = self.config
+        act, scale = ("sign" if c.binary_activations else "relu"), c.logit_scale / c.hidden ** 0.5
+        return MLPNet((Linear("w1", "b1", act, scale=scale, weight_fn=_sign), Linear("w2", "b2", weight_fn=_sign)))
 
 
 # -- argmax attention ----------------------------------------------------------------------------
@@ -221,7 +236,7 @@ class ArgmaxAttention(NeuralProblem):
 
     name = "argmax-attn"
     Config = AttentionConfig
-    capabilities = frozenset({"lowrank"})
+    capabilities = frozenset({"lowrank", "deltas"})
 
     def __init__(self, config=None):
         cfg = config or self.Config()
@@ -254,6 +269,10 @@ class ArgmaxAttention(NeuralProblem):
         z = torch.relu(picked).reshape(picked.shape[0], picked.shape[1], -1)
         return p.linear(z, "wo", "bo", shared=False)
 
+    def incremental_net(self):
+        from .incremental import AttentionNet, Linear
+        return AttentionNet("we", "pos", "wk", Linear("wo", "bo"), self.config.patch)
+
 
 # -- staircase activation ------------------------------------------------------------------------
 @dataclass
@@ -266,7 +285,7 @@ class StaircaseMLP(NeuralProblem):
 
     name = "staircase-mlp"
     Config = StaircaseConfig
-    capabilities = frozenset({"lowrank"})
+    capabilities = frozenset({"lowrank", "deltas"})
 
     def blocks(self):
         h = self.config.hidden
@@ -277,6 +296,10 @@ class StaircaseMLP(NeuralProblem):
         z = torch.sigmoid(p.linear(x, "w1", "b1", shared=True))
         h = z if smooth else torch.floor(k * z) / k
         return p.linear(h, "w2", "b2", shared=False)
+
+    def incremental_net(self):
+        from .incremental import Linear, MLPNet
+        return MLPNet((Linear("w1", "b1", "staircase", levels=self.config.levels), Linear("w2", "b2")))
 
 
 # -- hard mixture of experts ---------------------------------------------------------------------
@@ -293,7 +316,7 @@ class HardMoE(NeuralProblem):
 
     name = "hard-moe"
     Config = MoEConfig
-    capabilities = frozenset({"lowrank"})
+    capabilities = frozenset({"lowrank", "deltas"})
 
     def __init__(self, config=None):
         cfg = config or self.Config()
@@ -321,3 +344,7 @@ class HardMoE(NeuralProblem):
             return torch.einsum("pbe,pbec->pbc", torch.softmax(route, dim=-1), out)
         idx = route.argmax(dim=-1)  # (pop, B)
         return torch.gather(out, 2, idx[..., None, None].expand(-1, -1, 1, out.shape[-1])).squeeze(2)
+
+    def incremental_net(self):
+        from .incremental import Linear, MoENet
+        return MoENet(Linear("wr", "br"), Linear("w1", "b1", "relu"), "w2", "b2", self.config.hidden)

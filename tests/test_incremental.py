@@ -1,0 +1,102 @@
+"""The incremental (sparse-change) evaluation of every neural adapter against the dense forward:
+each layer's weights and biases, several changes on one unit, changes on every layer at once,
+PolyStep/CGE/GA requests, and a candidate that changes nothing (exactly the base loss).
+
+Tiny nets on small minibatches, so the file runs in seconds after numba's first compilation
+(cached on disk)."""
+import numpy as np
+import pytest
+import torch
+
+from blackbox.population import Deltas
+from blackbox.problems.neural import models as M
+
+ADAPTERS = [M.Int8MLP, M.BinaryMLP, M.StaircaseMLP, M.ArgmaxAttention, M.HardMoE]
+EXTRA = {M.ArgmaxAttention: dict(hidden=6, heads=3), M.HardMoE: dict(hidden=5, experts=3),
+         M.Int8MLP: dict(w_step=0.02, a_step=0.1)}
+
+
+@pytest.fixture(scope="module")
+def problems(shared_data):
+    out = {}
+    for cls in ADAPTERS:
+        cfg = dict(hidden=8, batch_size=48, train_subset=1500, val_size=200, data_dir=str(shared_data))
+        cfg.update(EXTRA.get(cls, {}))
+        out[cls] = cls(cls.Config(**cfg))
+    return out
+
+
+def start_point(p, rng):
+    """The initial point with non-zero biases (zero biases sit exactly on sign boundaries)."""
+    x0 = p.initial(rng)
+    for name, start, shape in p.layout:
+        if len(shape) == 1 or name in ("b2", "pos"):
+            x0[start:start + int(np.prod(shape))] = rng.normal(0, 0.3, int(np.prod(shape)))
+    return x0
+
+
+def every_kind_of_change(p, rng):
+    """Candidates as index lists: nothing; one change in each layout entry; two changes on one
+    unit (same output column) of each matrix; one change in every entry at once; 2 neighbouring
+    coordinates (a PolyStep particle); 30 anywhere."""
+    cands = [[]]
+    for name, start, shape in p.layout:
+        n = int(np.prod(shape))
+        cands.append([start + int(rng.integers(n))])
+        if len(shape) >= 2:
+            cols = n // shape[0]
+            rows = rng.choice(shape[0], 2, replace=False)
+            col = int(rng.integers(cols))
+            cands.append([start + int(r) * cols + col for r in rows])
+    cands.append([start + int(rng.integers(int(np.prod(shape)))) for _, start, shape in p.layout])
+    s = int(rng.integers(p.dim - 1))
+    cands += [[s, s + 1], list(rng.choice(p.dim, 30, replace=False))]
+    return cands
+
+
+def request(x0, cands, rng, scale):
+    offsets = np.r_[0, np.cumsum([len(c) for c in cands])].astype(np.int64)
+    idx = np.concatenate([np.asarray(c, np.int64) for c in cands])
+    return Deltas(x0, offsets, idx, x0[idx] + scale * rng.standard_normal(idx.size))
+
+
+@pytest.mark.parametrize("cls", ADAPTERS, ids=lambda c: c.name)
+def test_incremental_equals_dense_for_every_kind_of_change(cls, problems):
+    p = problems[cls]
+    assert "deltas" in p.capabilities and p.incremental_net() is not None
+    rng = np.random.default_rng(3)
+    x0 = start_point(p, rng)
+    cands = every_kind_of_change(p, rng)
+    for scale in (0.5, 0.02):  # large moves (signs and levels cross) and small ones (most do not)
+        d = request(x0, cands * 2, rng, scale)
+        fast, dense = p.evaluate_deltas(d, seed=5), p.evaluate(d.dense(), seed=5)
+        torch.testing.assert_close(fast, dense, rtol=1e-6, atol=1e-7)
+        assert fast[0] == p.evaluate(x0[None], seed=5)[0]  # nothing changed: exactly the base loss
+    assert len(set(np.round(dense.numpy(), 7).tolist())) > len(cands) // 2  # the changes do move the loss
+
+
+@pytest.mark.parametrize("cls", ADAPTERS, ids=lambda c: c.name)
+@pytest.mark.parametrize("solver", ["polystep", "cge", "ga"])
+def test_incremental_equals_dense_on_solver_requests(cls, solver, problems):
+    """The Deltas a solver actually asks (PolyStep particles, CGE central differences of single
+    coordinates, GA point/unit mutations and crossovers) after a few generations."""
+    from blackbox.driver import make_solver, with_problem_defaults
+    from blackbox.solver import Spec
+    p = problems[cls]
+    s = make_solver(solver, Spec.of(p), with_problem_defaults(p, solver, None))
+    state = s.init(start_point(p, np.random.default_rng(0)), seed=1)
+    for gen in range(3):
+        req, state = s.ask(state)
+        if not isinstance(req, Deltas):  # the GA's initial elites
+            state = s.tell(state, req, np.asarray(p.evaluate(req.dense(), seed=gen)))
+            continue
+        fast = p.evaluate_deltas(req, seed=gen)
+        part = req.take(0, min(len(req), 200))  # CGE asks for every coordinate: check a slice densely
+        torch.testing.assert_close(fast[:len(part)], p.evaluate(part.dense(), seed=gen), rtol=1e-6, atol=1e-7)
+        state = s.tell(state, req, np.asarray(fast))
+
+
+def test_description_errors_are_clear():
+    from blackbox.problems.neural.incremental import Linear
+    with pytest.raises(ValueError, match="Linear.act"):
+        Linear("w1", act="tanh")
