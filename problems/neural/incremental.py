@@ -224,7 +224,7 @@ def _attention(problem, net: AttentionNet, d, seed):
     Wo = _linear_spec(problem, base, net.out, 2, spec)
     off, ci, cj, cd, cb = _decode(problem, d, spec, 3)
     return K.attn_deltas(off, ci, cj, cd, cb, _c(tokens), _c(E[0]), _c(S[0]), idx[0].numpy().astype(np.int64),
-                         _c(Zf[0]), _c(Zf[0].T), _c(spec[net.keys][1]), _c(Wo), _c(Zo), _c(Zo.T), _c(Zo),
+                         _c(Zf[0]), _c(Zf[0].T), _c(spec[net.keys][1]), _c(Wo), _c(Zo), _c(Zo.T),
                          image_losses(Zo, y), y.numpy(), _threads(problem))
 
 

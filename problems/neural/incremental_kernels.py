@@ -45,46 +45,71 @@ def _act(z, kind, p0, p1, scale):
     return a * scale
 
 
+# A layer's moved images are kept sparse: ``flag[b]`` (moved), ``lst[:n]`` (their order),
+# ``cnt[b]`` units of image b that moved, ``cu[b, :cnt[b]]`` which and ``cv[b, :cnt[b]]`` their
+# new activations. Consumers read only the moved units, never a whole row of the layer.
+
+
 @njit(cache=True, fastmath=False)
-def _rows(Aprev, Wf, Z, A, cs, ce, ci, cj, cd, cbias, act, ap0, ap1, scale,
-          prev_list, n_prev, prev_rows, flag, lst, n_t, rows, rowz):
-    """Images whose input row moved: their whole pre-activation row, incrementally."""
-    n_in, n_out = Wf.shape
-    for q in range(n_prev):
-        b = prev_list[q]
-        rowz[:] = Z[b]
-        for i in range(n_in):
-            d = prev_rows[b, i] - Aprev[b, i]
-            if d != np.float32(0.0):
-                for j in range(n_out):
-                    rowz[j] += d * Wf[i, j]
-        for k in range(cs, ce):
-            if cbias[k]:
-                rowz[cj[k]] += cd[k]
-            else:
-                rowz[cj[k]] += prev_rows[b, ci[k]] * cd[k]
-        moved = False
-        for j in range(n_out):
-            a = _act(rowz[j], act, ap0, ap1, scale)
-            rows[b, j] = a
-            moved = moved or a != A[b, j]
-        if moved:
-            flag[b] = True
-            lst[n_t] = b
-            n_t += 1
+def _new_value(cu, cv, n, i, default):
+    """Unit i's new activation in one image's sparse list, else ``default``."""
+    for q in range(n):
+        if cu[q] == i:
+            return cv[q]
+    return default
+
+
+@njit(cache=True, fastmath=False)
+def _push(flag, lst, n_t, cnt, cu, cv, b, j, a):
+    """Record that unit j of image b moved to a; returns the new count of moved images."""
+    if not flag[b]:
+        flag[b] = True
+        lst[n_t] = b
+        n_t += 1
+        cnt[b] = 0
+    cu[b, cnt[b]] = j
+    cv[b, cnt[b]] = a
+    cnt[b] += 1
     return n_t
 
 
 @njit(cache=True, fastmath=False)
-def _layer(AprevT, Wf, Z, ZT, A, cs, ce, ci, cj, cd, cbias, act, ap0, ap1, scale,
-           prev_flag, prev_list, n_prev, prev_rows, Aprev, flag, lst, rows, colz, rowz):
+def _rows(Aprev, Wf, Z, A, cs, ce, ci, cj, cd, cbias, act, ap0, ap1, scale,
+          pl, n_prev, pcnt, pcu, pcv, flag, lst, cnt, cu, cv, rowz):
+    """Images whose input moved: their whole pre-activation row, incrementally
+    ``Z[b] + sum over moved inputs (a'_i - a_i) W[i] + a' dW + db``."""
+    n_out = Wf.shape[1]
+    n_t = 0
+    for q in range(n_prev):
+        b = pl[q]
+        rowz[:] = Z[b]
+        for r in range(pcnt[b]):
+            i = pcu[b, r]
+            d = pcv[b, r] - Aprev[b, i]
+            for j in range(n_out):
+                rowz[j] += d * Wf[i, j]
+        for k in range(cs, ce):
+            if cbias[k]:
+                rowz[cj[k]] += cd[k]
+            else:
+                rowz[cj[k]] += _new_value(pcu[b], pcv[b], pcnt[b], ci[k], Aprev[b, ci[k]]) * cd[k]
+        for j in range(n_out):
+            a = _act(rowz[j], act, ap0, ap1, scale)
+            if a != A[b, j]:
+                n_t = _push(flag, lst, n_t, cnt, cu, cv, b, j, a)
+    return n_t
+
+
+@njit(cache=True, fastmath=False)
+def _layer(Aprev, AprevT, Wf, Z, ZT, A, cs, ce, ci, cj, cd, cbias, act, ap0, ap1, scale,
+           pflag, pl, n_prev, pcnt, pcu, pcv, flag, lst, cnt, cu, cv, colz, rowz):
     """One layer of one candidate: changes ``cs:ce`` of this layer (``cbias`` bias, else weight
-    (ci, cj); ``cd`` the transformed delta), the previous layer's moved images ``prev_list`` with
-    their new rows. Fills ``flag``/``lst``/``rows`` with this layer's moved images and returns
-    their count."""
+    (ci, cj); ``cd`` the transformed delta) and the previous layer's moved images (``pflag``,
+    ``pl[:n_prev]``, sparse lists ``pcnt/pcu/pcv``). Fills this layer's sparse lists and returns
+    the count of its moved images."""
     B = A.shape[0]
     n_t = _rows(Aprev, Wf, Z, A, cs, ce, ci, cj, cd, cbias, act, ap0, ap1, scale,
-                prev_list, n_prev, prev_rows, flag, lst, 0, rows, rowz)
+                pl, n_prev, pcnt, pcu, pcv, flag, lst, cnt, cu, cv, rowz)
     for k in range(cs, ce):  # one pass per changed column, over the images whose input is unchanged
         j = cj[k]
         first = True
@@ -105,35 +130,43 @@ def _layer(AprevT, Wf, Z, ZT, A, cs, ce, ci, cj, cd, cbias, act, ap0, ap1, scale
                 for b in range(B):
                     colz[b] += src[b] * cd[k2]
         for b in range(B):
-            if prev_flag[b]:
+            if pflag[b]:
                 continue
             a = _act(colz[b], act, ap0, ap1, scale)
             if a != A[b, j]:
-                if not flag[b]:
-                    flag[b] = True
-                    lst[n_t] = b
-                    n_t += 1
-                    rows[b] = A[b]
-                rows[b, j] = a
+                n_t = _push(flag, lst, n_t, cnt, cu, cv, b, j, a)
     return n_t
 
 
 @njit(cache=True, fastmath=False)
-def _loss(flag, rows, ce_base, y):
-    """Mean cross-entropy summed in image order: moved images from their new logits, the rest
-    from the cache (so a candidate that moves nothing gets exactly the base loss)."""
+def _loss(flag, cnt, cu, cv, A, ce_base, y, logits):
+    """Mean cross-entropy summed in image order: moved images from their new logits (base row
+    with the moved entries replaced), the rest from the cache (so a candidate that moves
+    nothing gets exactly the base loss)."""
     total = 0.0
     for b in range(ce_base.shape[0]):
-        total += _image_cross_entropy(rows[b], y[b]) if flag[b] else ce_base[b]
+        if flag[b]:
+            logits[:] = A[b]
+            for r in range(cnt[b]):
+                logits[cu[b, r]] = cv[b, r]
+            total += _image_cross_entropy(logits, y[b])
+        else:
+            total += ce_base[b]
     return total / ce_base.shape[0]
 
 
+@njit(cache=True, fastmath=False)
+def _reset(flag, lst, n):
+    for q in range(n):
+        flag[lst[q]] = False
+
+
 @njit(parallel=True, cache=True, fastmath=False)
-def mlp_deltas(off, ci, cj, cd, cbias, X, XT, Wf, Z, ZT, A, AT, acts, ce_base, y, n_chunks):
+def mlp_deltas(off, ci, cj, cd, cb, X, XT, Wf, Z, ZT, A, AT, acts, ce_base, y, n_chunks):
     """Losses of candidates on an MLP of L layers (tuples of per-layer arrays: ``Wf`` transformed
     weights (in, out), ``Z``/``A`` base pre-activations/activations (B, out) and their transposes
-    ``ZT``/``AT`` (out, B), ``acts`` (L, 4):
-    kind, p0, p1, scale). Candidate p's changes of layer l are ``off[p*L+l]:off[p*L+l+1]``."""
+    ``ZT``/``AT`` (out, B), ``acts`` (L, 4): kind, p0, p1, scale). Candidate p's changes of layer
+    l are ``off[p*L+l]:off[p*L+l+1]``."""
     L = len(Wf)
     pop = (off.shape[0] - 1) // L
     B = X.shape[0]
@@ -143,38 +176,27 @@ def mlp_deltas(off, ci, cj, cd, cbias, X, XT, Wf, Z, ZT, A, AT, acts, ce_base, y
     out = np.empty(pop, dtype=np.float64)
     per = (pop + n_chunks - 1) // n_chunks
     for chunk in prange(n_chunks):
-        flags = np.zeros((L, B), dtype=np.bool_)
-        lists = np.empty((L, B), dtype=np.int32)
-        counts = np.zeros(L, dtype=np.int32)
-        rows = [np.empty((B, Wf[l].shape[1]), dtype=np.float32) for l in range(L)]
+        flags = np.zeros((L + 1, B), dtype=np.bool_)  # row 0: the pixels, never moved
+        lists = np.empty((L + 1, B), dtype=np.int32)
+        counts = np.zeros(L + 1, dtype=np.int32)
+        cnt = np.zeros((L + 1, B), dtype=np.int32)
+        cu = np.empty((L + 1, B, width), dtype=np.int32)
+        cv = np.empty((L + 1, B, width), dtype=np.float32)
         colz = np.empty(B, dtype=np.float32)
         rowz = np.empty(width, dtype=np.float32)
-        none = np.zeros(B, dtype=np.bool_)
+        logits = np.empty(Wf[L - 1].shape[1], dtype=np.float32)
         for p in range(chunk * per, min(pop, (chunk + 1) * per)):
             for l in range(L):
                 kind, p0, p1, scale = int(acts[l, 0]), acts[l, 1], acts[l, 2], acts[l, 3]
                 s, e = off[p * L + l], off[p * L + l + 1]
-                if l == 0:
-                    counts[0] = _layer(XT, Wf[0], Z[0], ZT[0], A[0], s, e, ci, cj, cd, cbias, kind, p0, p1, scale,
-                                       none, lists[0], 0, rows[0], X, flags[0], lists[0], rows[0], colz,
-                                       rowz[:Wf[0].shape[1]])
-                else:
-                    counts[l] = _layer(AT[l - 1], Wf[l], Z[l], ZT[l], A[l], s, e, ci, cj, cd, cbias, kind, p0, p1,
-                                       scale, flags[l - 1], lists[l - 1], counts[l - 1], rows[l - 1], A[l - 1],
-                                       flags[l], lists[l], rows[l], colz, rowz[:Wf[l].shape[1]])
-            out[p] = _loss(flags[L - 1], rows[L - 1], ce_base, y)
-            for l in range(L):
-                for q in range(counts[l]):
-                    flags[l, lists[l, q]] = False
-    return out
-
-
-@njit(cache=True, fastmath=False)
-def image_cross_entropies(logits, y):
-    """logits (B, C) float32, y (B,) -> per-image cross-entropies (B,) float64."""
-    out = np.empty(logits.shape[0], dtype=np.float64)
-    for b in range(logits.shape[0]):
-        out[b] = _image_cross_entropy(logits[b], y[b])
+                n_out = Wf[l].shape[1]
+                Ap, ApT = (X, XT) if l == 0 else (A[l - 1], AT[l - 1])
+                counts[l + 1] = _layer(Ap, ApT, Wf[l], Z[l], ZT[l], A[l], s, e, ci, cj, cd, cb, kind, p0, p1,
+                                       scale, flags[l], lists[l], counts[l], cnt[l], cu[l], cv[l], flags[l + 1],
+                                       lists[l + 1], cnt[l + 1], cu[l + 1], cv[l + 1], colz, rowz[:n_out])
+            out[p] = _loss(flags[L], cnt[L], cu[L], cv[L], A[L - 1], ce_base, y, logits)
+            for l in range(L + 1):
+                _reset(flags[l], lists[l], counts[l])
     return out
 
 
@@ -196,13 +218,10 @@ def _attn_argmax(S, E, dE, slot_j, n_slots, wkc, cs, ce, ci, cj, cd, b, h):
 
 
 @njit(cache=True, fastmath=False)
-def _attn_front(TOK, E, S, idx, Zf, Wk, cs, ce, ks, ke, ci, cj, cd, cb,
-                dE, slot_of, slot_j, wkc, heads_on, flag, lst, rows):
-    """Attention front of one candidate: embedding/position changes ``cs:ce`` (cb = position),
-    key changes ``ks:ke``. Returns the count of images whose picked-token features moved, their
-    new feature rows in ``rows``."""
-    B, n, d = E.shape
-    H = S.shape[2]
+def _attn_embed(TOK, cs, ce, ci, cj, cd, cb, dE, slot_of, slot_j):
+    """Accumulate the token-embedding changes ``cs:ce`` (cb = a position change) into one
+    (B, tokens) slot per changed feature column; returns the count of slots."""
+    B, n = dE.shape[1], dE.shape[2]
     n_slots = 0
     for k in range(cs, ce):
         j = cj[k]
@@ -219,6 +238,18 @@ def _attn_front(TOK, E, S, idx, Zf, Wk, cs, ce, ks, ke, ci, cj, cd, cb,
             for b in range(B):
                 for t in range(n):
                     dE[q, b, t] += TOK[b, t, ci[k]] * cd[k]
+    return n_slots
+
+
+@njit(cache=True, fastmath=False)
+def _attn_front(TOK, E, S, idx, Zf, Wk, cs, ce, ks, ke, ci, cj, cd, cb,
+                dE, slot_of, slot_j, wkc, heads_on, flag, lst, cnt, cu, cv):
+    """Attention front of one candidate: embedding/position changes ``cs:ce``, key changes
+    ``ks:ke``. Fills the sparse lists of the picked-token features that moved; returns the
+    count of moved images."""
+    B, n, d = E.shape
+    H = S.shape[2]
+    n_slots = _attn_embed(TOK, cs, ce, ci, cj, cd, cb, dE, slot_of, slot_j)
     wkc[:, :] = Wk
     heads_on[:] = n_slots > 0
     for k in range(ks, ke):
@@ -226,38 +257,31 @@ def _attn_front(TOK, E, S, idx, Zf, Wk, cs, ce, ks, ke, ci, cj, cd, cb,
         heads_on[cj[k]] = True
     n_t = 0
     for b in range(B):
-        moved = False
         for h in range(H):
+            if not heads_on[h]:
+                continue
             t0 = idx[b, h]
-            t1 = _attn_argmax(S, E, dE, slot_j, n_slots, wkc, ks, ke, ci, cj, cd, b, h) if heads_on[h] else t0
-            for k in range(d):
-                if t1 == t0 and slot_of[k] < 0:
-                    continue
+            t1 = _attn_argmax(S, E, dE, slot_j, n_slots, wkc, ks, ke, ci, cj, cd, b, h)
+            for q in range(d if t1 != t0 else n_slots):  # a new token: every feature; else the moved ones
+                k = q if t1 != t0 else slot_j[q]
                 e = E[b, t1, k] + (dE[slot_of[k], b, t1] if slot_of[k] >= 0 else np.float32(0.0))
                 a = e if e > np.float32(0.0) else np.float32(0.0)
                 if a != Zf[b, h * d + k]:
-                    if not moved:
-                        moved = True
-                        rows[b] = Zf[b]
-                    rows[b, h * d + k] = a
-        if moved:
-            flag[b] = True
-            lst[n_t] = b
-            n_t += 1
+                    n_t = _push(flag, lst, n_t, cnt, cu, cv, b, h * d + k, a)
     for q in range(n_slots):
         slot_of[slot_j[q]] = -1
     return n_t
 
 
 @njit(parallel=True, cache=True, fastmath=False)
-def attn_deltas(off, ci, cj, cd, cb, TOK, E, S, idx, Zf, ZfT, Wk, Wo, Zo, ZoT, Ao, ce_base, y, n_chunks):
+def attn_deltas(off, ci, cj, cd, cb, TOK, E, S, idx, Zf, ZfT, Wk, Wo, Zo, ZoT, ce_base, y, n_chunks):
     """Losses of candidates on the argmax-attention net. Candidate p's changes come in 3 groups
     ``off[3p + g]:off[3p + g + 1]``: g = 0 token embedding (ci = pixel, cj = feature, cb False)
     or position (ci = token, cj = feature, cb True), 1 = keys (ci = feature, cj = head), 2 = the
     output layer (ci, cj) or bias cj (cb True). Deltas are new - old (float32)."""
     pop = (off.shape[0] - 1) // 3
     B, n, d = E.shape
-    H = S.shape[2]
+    H, C = S.shape[2], Wo.shape[1]
     out = np.empty(pop, dtype=np.float64)
     per = (pop + n_chunks - 1) // n_chunks
     for chunk in prange(n_chunks):
@@ -268,43 +292,72 @@ def attn_deltas(off, ci, cj, cd, cb, TOK, E, S, idx, Zf, ZfT, Wk, Wo, Zo, ZoT, A
         heads_on = np.zeros(H, dtype=np.bool_)
         flags = np.zeros((2, B), dtype=np.bool_)
         lists = np.empty((2, B), dtype=np.int32)
-        rows_f = np.empty((B, H * d), dtype=np.float32)
-        rows_o = np.empty((B, Wo.shape[1]), dtype=np.float32)
+        cnt = np.zeros((2, B), dtype=np.int32)
+        cu = np.empty((2, B, H * d), dtype=np.int32)
+        cv = np.empty((2, B, H * d), dtype=np.float32)
         colz = np.empty(B, dtype=np.float32)
-        rowz = np.empty(Wo.shape[1], dtype=np.float32)
+        rowz = np.empty(C, dtype=np.float32)
         one = np.float32(1.0)
         for p in range(chunk * per, min(pop, (chunk + 1) * per)):
             o = off[3 * p:3 * p + 4]
-            n_f = _attn_front(TOK, E, S, idx, Zf, Wk, o[0], o[1], o[1], o[2], ci, cj, cd, cb,
-                              dE, slot_of, slot_j, wkc, heads_on, flags[0], lists[0], rows_f)
-            n_o = _layer(ZfT, Wo, Zo, ZoT, Ao, o[2], o[3], ci, cj, cd, cb, 0, one, one, one,
-                         flags[0], lists[0], n_f, rows_f, Zf, flags[1], lists[1], rows_o, colz, rowz)
-            out[p] = _loss(flags[1], rows_o, ce_base, y)
-            for q in range(n_f):
-                flags[0, lists[0, q]] = False
-            for q in range(n_o):
-                flags[1, lists[1, q]] = False
+            n_f = _attn_front(TOK, E, S, idx, Zf, Wk, o[0], o[1], o[1], o[2], ci, cj, cd, cb, dE, slot_of,
+                              slot_j, wkc, heads_on, flags[0], lists[0], cnt[0], cu[0], cv[0])
+            n_o = _layer(Zf, ZfT, Wo, Zo, ZoT, Zo, o[2], o[3], ci, cj, cd, cb, 0, one, one, one,
+                         flags[0], lists[0], n_f, cnt[0], cu[0], cv[0], flags[1], lists[1], cnt[1], cu[1], cv[1],
+                         colz, rowz)
+            out[p] = _loss(flags[1], cnt[1], cu[1], cv[1], Zo, ce_base, y, rowz)
+            _reset(flags[0], lists[0], n_f)
+            _reset(flags[1], lists[1], n_o)
     return out
 
 
 @njit(cache=True, fastmath=False)
-def _moe_logits(hid, e, W2, b2, cs, ce, ci, cj, cd, cb, h, logits):
-    """Expert e's logits of one image from its hidden row ``hid`` (all experts' units), with the
-    output changes ``cs:ce`` of that expert (ci = e * h + unit, or ci = expert for a bias)."""
-    C = logits.shape[0]
+def _moe_route(b, route, flag, cnt, cu, cv, Zr, row):
+    """Image b's expert: the base one, or the first argmax of its moved router scores."""
+    if not flag[b]:
+        return route[b]
+    row[:] = Zr[b]
+    for r in range(cnt[b]):
+        row[cu[b, r]] = cv[b, r]
+    e = 0
+    for k in range(1, row.shape[0]):
+        if row[k] > row[e]:
+            e = k
+    return e
+
+
+@njit(cache=True, fastmath=False)
+def _moe_logits(b, e, h, Ah, flag, cnt, cu, cv, W2, b2, cs, ce, ci, cj, cd, cb, hid, logits):
+    """Expert e's logits of image b (its hidden units from the base row with the moved ones
+    replaced), with the output changes ``cs:ce`` (ci = e * h + unit, or ci = expert for a bias)."""
+    hid[:] = Ah[b, e * h:(e + 1) * h]
+    if flag[b]:
+        for r in range(cnt[b]):
+            u = cu[b, r] - e * h
+            if 0 <= u < h:
+                hid[u] = cv[b, r]
     logits[:] = np.float32(0.0)
     for u in range(h):
-        a = hid[e * h + u]
-        for c in range(C):
-            logits[c] += a * W2[e * h + u, c]
+        for c in range(logits.shape[0]):
+            logits[c] += hid[u] * W2[e * h + u, c]
     for k in range(cs, ce):
         if cb[k]:
             if ci[k] == e:
                 logits[cj[k]] += cd[k]
         elif ci[k] // h == e:
-            logits[cj[k]] += hid[ci[k]] * cd[k]
-    for c in range(C):
+            logits[cj[k]] += hid[ci[k] - e * h] * cd[k]
+    for c in range(logits.shape[0]):
         logits[c] += b2[e, c]
+
+
+@njit(cache=True, fastmath=False)
+def _moe_moved(b, e, h, flag, cnt, cu):
+    """Whether a hidden unit of expert e moved for image b."""
+    if flag[b]:
+        for r in range(cnt[b]):
+            if e * h <= cu[b, r] < (e + 1) * h:
+                return True
+    return False
 
 
 @njit(parallel=True, cache=True, fastmath=False)
@@ -316,50 +369,49 @@ def moe_deltas(off, ci, cj, cd, cb, X, XT, Wr, Zr, ZrT, route, W1, Zh, ZhT, Ah, 
     re-scored when its routed expert, that expert's hidden units or its output weights moved."""
     pop = (off.shape[0] - 1) // 3
     B = X.shape[0]
-    n_e, C = Wr.shape[1], W2.shape[1]
+    n_e, C, n_h = Wr.shape[1], W2.shape[1], W1.shape[1]
     out = np.empty(pop, dtype=np.float64)
     per = (pop + n_chunks - 1) // n_chunks
     for chunk in prange(n_chunks):
-        flags = np.zeros((2, B), dtype=np.bool_)
-        lists = np.empty((2, B), dtype=np.int32)
-        rows_r = np.empty((B, n_e), dtype=np.float32)
-        rows_h = np.empty((B, W1.shape[1]), dtype=np.float32)
+        flags = np.zeros((3, B), dtype=np.bool_)  # the pixels (never moved), router, hidden
+        lists = np.empty((3, B), dtype=np.int32)
+        cnt = np.zeros((3, B), dtype=np.int32)
+        cu = np.empty((3, B, max(n_e, n_h)), dtype=np.int32)
+        cv = np.empty((3, B, max(n_e, n_h)), dtype=np.float32)
         colz = np.empty(B, dtype=np.float32)
-        rowz = np.empty(W1.shape[1], dtype=np.float32)
-        none = np.zeros(B, dtype=np.bool_)
+        rowz = np.empty(max(n_e, n_h), dtype=np.float32)
         echg = np.zeros(n_e, dtype=np.bool_)
+        hid = np.empty(h, dtype=np.float32)
         logits = np.empty(C, dtype=np.float32)
         one = np.float32(1.0)
         for p in range(chunk * per, min(pop, (chunk + 1) * per)):
             o = off[3 * p:3 * p + 4]
-            n_r = _layer(XT, Wr, Zr, ZrT, Zr, o[0], o[1], ci, cj, cd, cb, 0, one, one, one,
-                         none, lists[0], 0, rows_r, X, flags[0], lists[0], rows_r, colz, rowz[:n_e])
-            n_h = _layer(XT, W1, Zh, ZhT, Ah, o[1], o[2], ci, cj, cd, cb, 1, one, one, one,
-                         none, lists[1], 0, rows_h, X, flags[1], lists[1], rows_h, colz, rowz)
+            n_r = _layer(X, XT, Wr, Zr, ZrT, Zr, o[0], o[1], ci, cj, cd, cb, 0, one, one, one, flags[0], lists[0], 0,
+                         cnt[0], cu[0], cv[0], flags[1], lists[1], cnt[1], cu[1], cv[1], colz, rowz[:n_e])
+            n_h2 = _layer(X, XT, W1, Zh, ZhT, Ah, o[1], o[2], ci, cj, cd, cb, 1, one, one, one, flags[0], lists[0], 0,
+                          cnt[0], cu[0], cv[0], flags[2], lists[2], cnt[2], cu[2], cv[2], colz, rowz[:n_h])
             echg[:] = False
             for k in range(o[2], o[3]):
                 echg[ci[k] if cb[k] else ci[k] // h] = True
             total = 0.0
             for b in range(B):
-                e = route[b]
-                if flags[0, b]:  # first argmax, as torch
-                    e = 0
-                    for k in range(1, n_e):
-                        if rows_r[b, k] > rows_r[b, e]:
-                            e = k
-                need = e != route[b] or echg[e]
-                if flags[1, b] and not need:
-                    for u in range(e * h, (e + 1) * h):
-                        need = need or rows_h[b, u] != Ah[b, u]
-                if need:
-                    _moe_logits(rows_h[b] if flags[1, b] else Ah[b], e, W2, b2, o[2], o[3], ci, cj, cd, cb,
-                                h, logits)
+                e = _moe_route(b, route, flags[1], cnt[1], cu[1], cv[1], Zr, rowz[:n_e])
+                if e != route[b] or echg[e] or _moe_moved(b, e, h, flags[2], cnt[2], cu[2]):
+                    _moe_logits(b, e, h, Ah, flags[2], cnt[2], cu[2], cv[2], W2, b2, o[2], o[3], ci, cj, cd, cb,
+                                hid, logits)
                     total += _image_cross_entropy(logits, y[b])
                 else:
                     total += ce_base[b]
             out[p] = total / B
-            for q in range(n_r):
-                flags[0, lists[0, q]] = False
-            for q in range(n_h):
-                flags[1, lists[1, q]] = False
+            _reset(flags[1], lists[1], n_r)
+            _reset(flags[2], lists[2], n_h2)
+    return out
+
+
+@njit(cache=True, fastmath=False)
+def image_cross_entropies(logits, y):
+    """logits (B, C) float32, y (B,) -> per-image cross-entropies (B,) float64."""
+    out = np.empty(logits.shape[0], dtype=np.float64)
+    for b in range(logits.shape[0]):
+        out[b] = _image_cross_entropy(logits[b], y[b])
     return out
