@@ -29,7 +29,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .base import DTYPE, DenseParams, _f32
+from .base import DTYPE, DenseParams, _add_bias, _f32, _per_candidate_matmul, _shared_matmul
 
 ACTS = {"identity": 0, "relu": 1, "quant-relu": 2, "sign": 3, "staircase": 4}
 
@@ -189,21 +189,25 @@ def evaluate_deltas(problem, net, d, seed: int = 0) -> torch.Tensor:
 
 # -- the three net kinds -----------------------------------------------------------------------
 def _mlp(problem, net: MLPNet, d, seed):
+    """Base forward as ``DenseParams.linear`` computes it for a population of one (the weight
+    transformed once, then the same matmul and bias add), so a candidate that changes nothing
+    gets the dense loss bit for bit."""
     from . import incremental_kernels as K
     x, y, base, params = _base(problem, d, seed)
     h, spec, Wf, Z, A = x, {}, [], [], []
     for n, layer in enumerate(net.layers):
         Wf.append(_linear_spec(problem, base, layer, n, spec))
-        z = params.linear(h if n == 0 else h.unsqueeze(0), layer.weight, layer.bias, shared=n == 0,
-                          weight_fn=layer.weight_fn)[0]
+        z = (_shared_matmul(h, Wf[-1][None]) if n == 0 else _per_candidate_matmul(h[None], Wf[-1][None]))
+        z = (z if layer.bias is None else _add_bias(z, params.get(layer.bias)))[0]
         h = layer.torch_act(z)
         Z.append(z)
         A.append(h)
     off, ci, cj, cd, cb = _decode(problem, d, spec, len(net.layers))
     acts = np.array([layer.params() for layer in net.layers], np.float32)
-    return K.mlp_deltas(off, ci, cj, cd, cb, _c(x), _c(x.T), tuple(_c(w) for w in Wf),
-                        tuple(_c(z) for z in Z), tuple(_c(z.T) for z in Z), tuple(_c(a) for a in A),
-                        tuple(_c(a.T) for a in A), acts, image_losses(A[-1], y), y.numpy(), _threads(problem))
+    nz = [K.input_columns(_c(a)) for a in [x] + A[:-1]]
+    return K.mlp_deltas(off, ci, cj, cd, cb, _c(x), tuple(_c(w) for w in Wf), tuple(_c(z) for z in Z),
+                        tuple(_c(z.T) for z in Z), tuple(_c(a) for a in A), *(tuple(c[k] for c in nz) for k in range(3)),
+                        acts, image_losses(A[-1], y), y.numpy(), _threads(problem))
 
 
 def _attention(problem, net: AttentionNet, d, seed):
@@ -224,7 +228,7 @@ def _attention(problem, net: AttentionNet, d, seed):
     Wo = _linear_spec(problem, base, net.out, 2, spec)
     off, ci, cj, cd, cb = _decode(problem, d, spec, 3)
     return K.attn_deltas(off, ci, cj, cd, cb, _c(tokens), _c(E[0]), _c(S[0]), idx[0].numpy().astype(np.int64),
-                         _c(Zf[0]), _c(Zf[0].T), _c(spec[net.keys][1]), _c(Wo), _c(Zo), _c(Zo.T),
+                         _c(Zf[0]), *K.input_columns(_c(Zf[0])), _c(spec[net.keys][1]), _c(Wo), _c(Zo), _c(Zo.T),
                          image_losses(Zo, y), y.numpy(), _threads(problem))
 
 
@@ -244,7 +248,7 @@ def _moe(problem, net: MoENet, d, seed):
     Wr = _linear_spec(problem, base, net.router, 0, spec)
     W1 = _linear_spec(problem, base, net.hidden, 1, spec)
     off, ci, cj, cd, cb = _decode(problem, d, spec, 3)
-    return K.moe_deltas(off, ci, cj, cd, cb, _c(x), _c(x.T), _c(Wr), _c(route[0]), _c(route[0].T),
+    return K.moe_deltas(off, ci, cj, cd, cb, _c(x), *K.input_columns(_c(x)), _c(Wr), _c(route[0]), _c(route[0].T),
                         r[0].numpy().astype(np.int64), _c(W1), _c(zh[0]), _c(zh[0].T), _c(hid[0].reshape(x.shape[0], -1)),
                         _c(W2[0].reshape(e * h, -1)), _c(b2[0]), image_losses(logits, y), y.numpy(), h,
                         _threads(problem))

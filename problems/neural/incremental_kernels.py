@@ -101,13 +101,71 @@ def _rows(Aprev, Wf, Z, A, cs, ce, ci, cj, cd, cbias, act, ap0, ap1, scale,
 
 
 @njit(cache=True, fastmath=False)
-def _layer(Aprev, AprevT, Wf, Z, ZT, A, cs, ce, ci, cj, cd, cbias, act, ap0, ap1, scale,
-           pflag, pl, n_prev, pcnt, pcu, pcv, flag, lst, cnt, cu, cv, colz, rowz):
+def input_columns(A):
+    """The nonzeros of a layer input A (B, n) column by column, as CSR (off (n + 1), images,
+    values): a weight change (i, j) moves z_j only on the images where input i is nonzero (a
+    pixel is zero in most images), so the column pass visits only those."""
+    B, n = A.shape
+    off = np.zeros(n + 1, dtype=np.int64)
+    for b in range(B):
+        for i in range(n):
+            if A[b, i] != np.float32(0.0):
+                off[i + 1] += 1
+    for i in range(n):
+        off[i + 1] += off[i]
+    img = np.empty(off[n], dtype=np.int32)
+    val = np.empty(off[n], dtype=np.float32)
+    pos = off[:n].copy()
+    for b in range(B):
+        for i in range(n):
+            if A[b, i] != np.float32(0.0):
+                img[pos[i]] = b
+                val[pos[i]] = A[b, i]
+                pos[i] += 1
+    return off, img, val
+
+
+@njit(cache=True, fastmath=False)
+def _column(j, cs, ce, ci, cj, cd, cbias, nz_off, nz_img, nz_val, ZT, colz, mark, mlist):
+    """Column j's moved pre-activations: ``colz[b] = Z[b, j] + sum of this column's changes``
+    for the images ``mlist[:m]`` that a change reaches (all of them if the bias moved); returns m."""
+    B = ZT.shape[1]
+    m = 0
+    for k in range(cs, ce):
+        if cj[k] == j and cbias[k]:  # the bias moves every image
+            for b in range(B):
+                mark[b] = True
+                mlist[b] = b
+                colz[b] = ZT[j, b]
+            m = B
+            break
+    for k in range(cs, ce):
+        if cj[k] != j:
+            continue
+        if cbias[k]:
+            for b in range(B):
+                colz[b] += cd[k]
+            continue
+        for r in range(nz_off[ci[k]], nz_off[ci[k] + 1]):
+            b = nz_img[r]
+            if not mark[b]:
+                mark[b] = True
+                mlist[m] = b
+                m += 1
+                colz[b] = ZT[j, b]
+            colz[b] += nz_val[r] * cd[k]
+    for q in range(m):
+        mark[mlist[q]] = False
+    return m
+
+
+@njit(cache=True, fastmath=False)
+def _layer(Aprev, nz_off, nz_img, nz_val, Wf, Z, ZT, A, cs, ce, ci, cj, cd, cbias, act, ap0, ap1, scale,
+           pflag, pl, n_prev, pcnt, pcu, pcv, flag, lst, cnt, cu, cv, colz, rowz, mark, mlist):
     """One layer of one candidate: changes ``cs:ce`` of this layer (``cbias`` bias, else weight
-    (ci, cj); ``cd`` the transformed delta) and the previous layer's moved images (``pflag``,
-    ``pl[:n_prev]``, sparse lists ``pcnt/pcu/pcv``). Fills this layer's sparse lists and returns
-    the count of its moved images."""
-    B = A.shape[0]
+    (ci, cj); ``cd`` the transformed delta), the previous layer's moved images (``pflag``,
+    ``pl[:n_prev]``, sparse lists ``pcnt/pcu/pcv``) and the layer input's nonzeros by column
+    (``input_columns``). Fills this layer's sparse lists and returns the count of its moved images."""
     n_t = _rows(Aprev, Wf, Z, A, cs, ce, ci, cj, cd, cbias, act, ap0, ap1, scale,
                 pl, n_prev, pcnt, pcu, pcv, flag, lst, cnt, cu, cv, rowz)
     for k in range(cs, ce):  # one pass per changed column, over the images whose input is unchanged
@@ -118,18 +176,9 @@ def _layer(Aprev, AprevT, Wf, Z, ZT, A, cs, ce, ci, cj, cd, cbias, act, ap0, ap1
                 first = False
         if not first:
             continue
-        colz[:] = ZT[j]
-        for k2 in range(k, ce):
-            if cj[k2] != j:
-                continue
-            if cbias[k2]:
-                for b in range(B):
-                    colz[b] += cd[k2]
-            else:
-                src = AprevT[ci[k2]]
-                for b in range(B):
-                    colz[b] += src[b] * cd[k2]
-        for b in range(B):
+        m = _column(j, cs, ce, ci, cj, cd, cbias, nz_off, nz_img, nz_val, ZT, colz, mark, mlist)
+        for q in range(m):
+            b = mlist[q]
             if pflag[b]:
                 continue
             a = _act(colz[b], act, ap0, ap1, scale)
@@ -162,11 +211,11 @@ def _reset(flag, lst, n):
 
 
 @njit(parallel=True, cache=True, fastmath=False)
-def mlp_deltas(off, ci, cj, cd, cb, X, XT, Wf, Z, ZT, A, AT, acts, ce_base, y, n_chunks):
+def mlp_deltas(off, ci, cj, cd, cb, X, Wf, Z, ZT, A, nz_off, nz_img, nz_val, acts, ce_base, y, n_chunks):
     """Losses of candidates on an MLP of L layers (tuples of per-layer arrays: ``Wf`` transformed
-    weights (in, out), ``Z``/``A`` base pre-activations/activations (B, out) and their transposes
-    ``ZT``/``AT`` (out, B), ``acts`` (L, 4): kind, p0, p1, scale). Candidate p's changes of layer
-    l are ``off[p*L+l]:off[p*L+l+1]``."""
+    weights (in, out), ``Z``/``A`` base pre-activations/activations (B, out), ``ZT`` (out, B),
+    ``nz_*`` each layer input's ``input_columns``, ``acts`` (L, 4): kind, p0, p1, scale).
+    Candidate p's changes of layer l are ``off[p*L+l]:off[p*L+l+1]``."""
     L = len(Wf)
     pop = (off.shape[0] - 1) // L
     B = X.shape[0]
@@ -185,15 +234,18 @@ def mlp_deltas(off, ci, cj, cd, cb, X, XT, Wf, Z, ZT, A, AT, acts, ce_base, y, n
         colz = np.empty(B, dtype=np.float32)
         rowz = np.empty(width, dtype=np.float32)
         logits = np.empty(Wf[L - 1].shape[1], dtype=np.float32)
+        mark = np.zeros(B, dtype=np.bool_)
+        mlist = np.empty(B, dtype=np.int32)
         for p in range(chunk * per, min(pop, (chunk + 1) * per)):
             for l in range(L):
                 kind, p0, p1, scale = int(acts[l, 0]), acts[l, 1], acts[l, 2], acts[l, 3]
                 s, e = off[p * L + l], off[p * L + l + 1]
                 n_out = Wf[l].shape[1]
-                Ap, ApT = (X, XT) if l == 0 else (A[l - 1], AT[l - 1])
-                counts[l + 1] = _layer(Ap, ApT, Wf[l], Z[l], ZT[l], A[l], s, e, ci, cj, cd, cb, kind, p0, p1,
-                                       scale, flags[l], lists[l], counts[l], cnt[l], cu[l], cv[l], flags[l + 1],
-                                       lists[l + 1], cnt[l + 1], cu[l + 1], cv[l + 1], colz, rowz[:n_out])
+                Ap = X if l == 0 else A[l - 1]
+                counts[l + 1] = _layer(Ap, nz_off[l], nz_img[l], nz_val[l], Wf[l], Z[l], ZT[l], A[l], s, e, ci, cj, cd,
+                                       cb, kind, p0, p1, scale, flags[l], lists[l], counts[l], cnt[l], cu[l], cv[l],
+                                       flags[l + 1], lists[l + 1], cnt[l + 1], cu[l + 1], cv[l + 1], colz,
+                                       rowz[:n_out], mark, mlist)
             out[p] = _loss(flags[L], cnt[L], cu[L], cv[L], A[L - 1], ce_base, y, logits)
             for l in range(L + 1):
                 _reset(flags[l], lists[l], counts[l])
@@ -274,7 +326,8 @@ def _attn_front(TOK, E, S, idx, Zf, Wk, cs, ce, ks, ke, ci, cj, cd, cb,
 
 
 @njit(parallel=True, cache=True, fastmath=False)
-def attn_deltas(off, ci, cj, cd, cb, TOK, E, S, idx, Zf, ZfT, Wk, Wo, Zo, ZoT, ce_base, y, n_chunks):
+def attn_deltas(off, ci, cj, cd, cb, TOK, E, S, idx, Zf, nz_off, nz_img, nz_val, Wk, Wo, Zo, ZoT, ce_base, y,
+                n_chunks):
     """Losses of candidates on the argmax-attention net. Candidate p's changes come in 3 groups
     ``off[3p + g]:off[3p + g + 1]``: g = 0 token embedding (ci = pixel, cj = feature, cb False)
     or position (ci = token, cj = feature, cb True), 1 = keys (ci = feature, cj = head), 2 = the
@@ -297,14 +350,16 @@ def attn_deltas(off, ci, cj, cd, cb, TOK, E, S, idx, Zf, ZfT, Wk, Wo, Zo, ZoT, c
         cv = np.empty((2, B, H * d), dtype=np.float32)
         colz = np.empty(B, dtype=np.float32)
         rowz = np.empty(C, dtype=np.float32)
+        mark = np.zeros(B, dtype=np.bool_)
+        mlist = np.empty(B, dtype=np.int32)
         one = np.float32(1.0)
         for p in range(chunk * per, min(pop, (chunk + 1) * per)):
             o = off[3 * p:3 * p + 4]
             n_f = _attn_front(TOK, E, S, idx, Zf, Wk, o[0], o[1], o[1], o[2], ci, cj, cd, cb, dE, slot_of,
                               slot_j, wkc, heads_on, flags[0], lists[0], cnt[0], cu[0], cv[0])
-            n_o = _layer(Zf, ZfT, Wo, Zo, ZoT, Zo, o[2], o[3], ci, cj, cd, cb, 0, one, one, one,
+            n_o = _layer(Zf, nz_off, nz_img, nz_val, Wo, Zo, ZoT, Zo, o[2], o[3], ci, cj, cd, cb, 0, one, one, one,
                          flags[0], lists[0], n_f, cnt[0], cu[0], cv[0], flags[1], lists[1], cnt[1], cu[1], cv[1],
-                         colz, rowz)
+                         colz, rowz, mark, mlist)
             out[p] = _loss(flags[1], cnt[1], cu[1], cv[1], Zo, ce_base, y, rowz)
             _reset(flags[0], lists[0], n_f)
             _reset(flags[1], lists[1], n_o)
@@ -361,8 +416,8 @@ def _moe_moved(b, e, h, flag, cnt, cu):
 
 
 @njit(parallel=True, cache=True, fastmath=False)
-def moe_deltas(off, ci, cj, cd, cb, X, XT, Wr, Zr, ZrT, route, W1, Zh, ZhT, Ah, W2, b2, ce_base, y,
-               h, n_chunks):
+def moe_deltas(off, ci, cj, cd, cb, X, nz_off, nz_img, nz_val, Wr, Zr, ZrT, route, W1, Zh, ZhT, Ah, W2, b2,
+               ce_base, y, h, n_chunks):
     """Losses of candidates on the hard mixture of experts. Groups ``off[3p + g]:off[3p + g + 1]``:
     0 router (weights (ci, cj) / bias cj), 1 all experts' hidden layer (same), 2 expert outputs
     (W2 as (experts * h, C): (ci, cj), or bias (expert ci, class cj) with cb True). An image is
@@ -383,13 +438,17 @@ def moe_deltas(off, ci, cj, cd, cb, X, XT, Wr, Zr, ZrT, route, W1, Zh, ZhT, Ah, 
         echg = np.zeros(n_e, dtype=np.bool_)
         hid = np.empty(h, dtype=np.float32)
         logits = np.empty(C, dtype=np.float32)
+        mark = np.zeros(B, dtype=np.bool_)
+        mlist = np.empty(B, dtype=np.int32)
         one = np.float32(1.0)
         for p in range(chunk * per, min(pop, (chunk + 1) * per)):
             o = off[3 * p:3 * p + 4]
-            n_r = _layer(X, XT, Wr, Zr, ZrT, Zr, o[0], o[1], ci, cj, cd, cb, 0, one, one, one, flags[0], lists[0], 0,
-                         cnt[0], cu[0], cv[0], flags[1], lists[1], cnt[1], cu[1], cv[1], colz, rowz[:n_e])
-            n_h2 = _layer(X, XT, W1, Zh, ZhT, Ah, o[1], o[2], ci, cj, cd, cb, 1, one, one, one, flags[0], lists[0], 0,
-                          cnt[0], cu[0], cv[0], flags[2], lists[2], cnt[2], cu[2], cv[2], colz, rowz[:n_h])
+            n_r = _layer(X, nz_off, nz_img, nz_val, Wr, Zr, ZrT, Zr, o[0], o[1], ci, cj, cd, cb, 0, one, one, one,
+                         flags[0], lists[0], 0, cnt[0], cu[0], cv[0], flags[1], lists[1], cnt[1], cu[1], cv[1], colz,
+                         rowz[:n_e], mark, mlist)
+            n_h2 = _layer(X, nz_off, nz_img, nz_val, W1, Zh, ZhT, Ah, o[1], o[2], ci, cj, cd, cb, 1, one, one, one,
+                          flags[0], lists[0], 0, cnt[0], cu[0], cv[0], flags[2], lists[2], cnt[2], cu[2], cv[2], colz,
+                          rowz[:n_h], mark, mlist)
             echg[:] = False
             for k in range(o[2], o[3]):
                 echg[ci[k] if cb[k] else ci[k] // h] = True
