@@ -12,14 +12,43 @@ from blackbox.population import Deltas
 from blackbox.problems.neural import models as M
 
 ADAPTERS = [M.Int8MLP, M.BinaryMLP, M.StaircaseMLP, M.ArgmaxAttention, M.HardMoE]
+
+
+class DeepMLP(M.Int8MLP):
+    """A three-layer net like the paper architectures (784-h relu -> quantized h x h, quantized
+    relu -> h-10 int8 weights), described to the engine as three ``Linear`` layers: exercises the
+    path where moved images of one hidden layer move every unit of the next."""
+
+    name = "deep-mlp"
+
+    def blocks(self):
+        h = self.config.hidden
+        return [("w1", (784, h)), ("b1", (h,)), ("w2", (h, h)), ("b2", (h,)), ("w3", (h, 10)), ("b3", (10,))]
+
+    def _wq(self, W):
+        return M.fake_quant(W, self.config.w_step, -127, 127)
+
+    def forward(self, p, x, smooth=False):
+        c = self.config
+        h = torch.relu(p.linear(x, "w1", "b1", shared=True))
+        h = M.fake_quant(torch.relu(p.linear(h, "w2", "b2", shared=False, weight_fn=self._wq)), c.a_step, 0, 255)
+        return p.linear(h, "w3", "b3", shared=False, weight_fn=self._wq)
+
+    def incremental_net(self):
+        from blackbox.problems.neural.incremental import Linear, MLPNet
+        c = self.config
+        return MLPNet((Linear("w1", "b1", "relu"), Linear("w2", "b2", "quant-relu", step=c.a_step, hi=255, weight_fn=self._wq),
+                       Linear("w3", "b3", weight_fn=self._wq)))
+
+
 EXTRA = {M.ArgmaxAttention: dict(hidden=6, heads=3), M.HardMoE: dict(hidden=5, experts=3),
-         M.Int8MLP: dict(w_step=0.02, a_step=0.1)}
+         M.Int8MLP: dict(w_step=0.02, a_step=0.1), DeepMLP: dict(w_step=0.02, a_step=0.1)}
 
 
 @pytest.fixture(scope="module")
 def problems(shared_data):
     out = {}
-    for cls in ADAPTERS:
+    for cls in ADAPTERS + [DeepMLP]:
         cfg = dict(hidden=8, batch_size=48, train_subset=1500, val_size=200, data_dir=str(shared_data))
         cfg.update(EXTRA.get(cls, {}))
         out[cls] = cls(cls.Config(**cfg))
@@ -60,7 +89,7 @@ def request(x0, cands, rng, scale):
     return Deltas(x0, offsets, idx, x0[idx] + scale * rng.standard_normal(idx.size))
 
 
-@pytest.mark.parametrize("cls", ADAPTERS, ids=lambda c: c.name)
+@pytest.mark.parametrize("cls", ADAPTERS + [DeepMLP], ids=lambda c: c.name)
 def test_incremental_equals_dense_for_every_kind_of_change(cls, problems):
     p = problems[cls]
     assert "deltas" in p.capabilities and p.incremental_net() is not None
@@ -96,7 +125,26 @@ def test_incremental_equals_dense_on_solver_requests(cls, solver, problems):
         state = s.tell(state, req, np.asarray(fast))
 
 
-def test_description_errors_are_clear():
+def test_quantized_moves_that_cross_no_level_cost_nothing(problems):
+    """An int8 weight moved by less than half a quantum keeps its level: the candidate is the
+    base net, and its loss is exactly the base loss."""
+    p = problems[M.Int8MLP]
+    x0 = start_point(p, np.random.default_rng(4))
+    step = p.config.w_step
+    x0[:p.dim - 10] = np.round(x0[:p.dim - 10] / step) * step  # weights on their levels
+    idx = np.arange(0, 2000, 7, dtype=np.int64)
+    d = Deltas(x0, np.arange(idx.size + 1, dtype=np.int64), idx, x0[idx] + 0.3 * step)
+    base = p.evaluate(x0[None], seed=2)[0]
+    assert (p.evaluate_deltas(d, seed=2) == base).all()
+
+
+def test_description_errors_are_clear(problems):
     from blackbox.problems.neural.incremental import Linear
     with pytest.raises(ValueError, match="Linear.act"):
         Linear("w1", act="tanh")
+    from blackbox.problems.neural.incremental import MoENet, evaluate_deltas
+    with pytest.raises(ValueError, match="router layer must have act='identity'"):
+        moe = problems[M.HardMoE]
+        x0 = moe.initial(np.random.default_rng(0))
+        evaluate_deltas(moe, MoENet(Linear("wr", "br", "relu"), Linear("w1", "b1", "relu"), "w2", "b2"),
+                        Deltas(x0, np.array([0, 1]), np.array([0]), np.array([0.5])))

@@ -76,6 +76,11 @@ class MLPNet:
     layers: tuple  # Linear layers, the first applied to the pixels
 
 
+def _check_scores(problem, layer: Linear, what: str):
+    if layer.act != "identity":
+        raise ValueError(f"{problem.name}: the incremental {what} layer must have act='identity', got {layer.act!r}")
+
+
 @dataclass(frozen=True)
 class AttentionNet:
     """Patch tokens ``E = patches @ embed + pos``; each head picks the token argmax(E @ keys[:, h])
@@ -90,14 +95,13 @@ class AttentionNet:
 
 @dataclass(frozen=True)
 class MoENet:
-    """Top-1 routing: image b goes to expert argmax(router(x_b)) (first on ties), whose
-    ``per_expert`` hidden units (columns e*per_expert... of ``hidden``) feed its output weights."""
+    """Top-1 routing: image b goes to expert e = argmax(router(x_b)) (first on ties), whose hidden
+    units (columns e*h ... e*h + h - 1 of ``hidden``, h = w2's middle size) feed its output weights."""
 
     router: Linear  # pixels -> expert scores (identity activation)
-    hidden: Linear  # pixels -> all experts' hidden units side by side (relu)
-    w2: str  # (experts, per_expert, classes) output weights
+    hidden: Linear  # pixels -> all experts' hidden units side by side
+    w2: str  # (experts, h, classes) output weights
     b2: str  # (experts, classes) output biases
-    per_expert: int  # hidden units of each expert
 
 
 # -- shared plumbing ---------------------------------------------------------------------------
@@ -213,6 +217,7 @@ def _mlp(problem, net: MLPNet, d, seed):
 def _attention(problem, net: AttentionNet, d, seed):
     """Base forward exactly as ``ArgmaxAttention.forward`` with a population of one."""
     from . import incremental_kernels as K
+    _check_scores(problem, net.out, "attention output")
     x, y, base, params = _base(problem, d, seed)
     g, P = 28 // net.patch, net.patch
     tokens = x.reshape(-1, g, P, g, P).permute(0, 1, 3, 2, 4).reshape(-1, g * g, P * P)
@@ -227,7 +232,9 @@ def _attention(problem, net: AttentionNet, d, seed):
             net.keys: (1, _block(problem, base, net.keys), None, False)}
     Wo = _linear_spec(problem, base, net.out, 2, spec)
     off, ci, cj, cd, cb = _decode(problem, d, spec, 3)
-    return K.attn_deltas(off, ci, cj, cd, cb, _c(tokens), _c(E[0]), _c(S[0]), idx[0].numpy().astype(np.int64),
+    S0 = _c(S[0])
+    order = np.ascontiguousarray(np.argsort(-S0, axis=1, kind="stable").transpose(0, 2, 1))  # (B, heads, tokens)
+    return K.attn_deltas(off, ci, cj, cd, cb, _c(tokens), _c(E[0]), S0, idx[0].numpy().astype(np.int64), order,
                          _c(Zf[0]), *K.input_columns(_c(Zf[0])), _c(spec[net.keys][1]), _c(Wo), _c(Zo), _c(Zo.T),
                          image_losses(Zo, y), y.numpy(), _threads(problem))
 
@@ -235,6 +242,7 @@ def _attention(problem, net: AttentionNet, d, seed):
 def _moe(problem, net: MoENet, d, seed):
     """Base forward exactly as ``HardMoE.forward`` with a population of one."""
     from . import incremental_kernels as K
+    _check_scores(problem, net.router, "router")
     x, y, base, params = _base(problem, d, seed)
     route = params.linear(x, net.router.weight, net.router.bias, shared=True)
     zh = params.linear(x, net.hidden.weight, net.hidden.bias, shared=True)
@@ -250,5 +258,6 @@ def _moe(problem, net: MoENet, d, seed):
     off, ci, cj, cd, cb = _decode(problem, d, spec, 3)
     return K.moe_deltas(off, ci, cj, cd, cb, _c(x), *K.input_columns(_c(x)), _c(Wr), _c(route[0]), _c(route[0].T),
                         r[0].numpy().astype(np.int64), _c(W1), _c(zh[0]), _c(zh[0].T), _c(hid[0].reshape(x.shape[0], -1)),
+                        np.array(net.hidden.params(), np.float32),
                         _c(W2[0].reshape(e * h, -1)), _c(b2[0]), image_losses(logits, y), y.numpy(), h,
                         _threads(problem))

@@ -50,7 +50,7 @@ def _act(z, kind, p0, p1, scale):
 # new activations. Consumers read only the moved units, never a whole row of the layer.
 
 
-@njit(cache=True, fastmath=False)
+@njit(cache=True, fastmath=False, inline="always")
 def _new_value(cu, cv, n, i, default):
     """Unit i's new activation in one image's sparse list, else ``default``."""
     for q in range(n):
@@ -59,7 +59,7 @@ def _new_value(cu, cv, n, i, default):
     return default
 
 
-@njit(cache=True, fastmath=False)
+@njit(cache=True, fastmath=False, inline="always")
 def _push(flag, lst, n_t, cnt, cu, cv, b, j, a):
     """Record that unit j of image b moved to a; returns the new count of moved images."""
     if not flag[b]:
@@ -252,29 +252,54 @@ def mlp_deltas(off, ci, cj, cd, cb, X, Wf, Z, ZT, A, nz_off, nz_img, nz_val, act
     return out
 
 
-@njit(cache=True, fastmath=False)
-def _attn_argmax(S, E, dE, slot_j, n_slots, wkc, cs, ce, ci, cj, cd, b, h):
-    """First argmax over tokens of head h's moved scores for image b:
-    S + dE @ Wk' + E @ dWk (``cs:ce`` the Wk changes: (ci, cj) = (row j, head))."""
-    best, arg = -np.inf, 0
-    for t in range(S.shape[1]):
-        s = S[b, t, h]
-        for q in range(n_slots):
-            s += dE[q, b, t] * wkc[slot_j[q], h]
-        for k in range(cs, ce):
-            if cj[k] == h:
-                s += E[b, t, ci[k]] * cd[k]
-        if s > best:
+@njit(cache=True, fastmath=False, inline="always")
+def _attn_score(S, dE, slot_j, n_slots, wkc, E, ks, ke, ci, cj, cd, b, t, h):
+    """Head h's moved score of token t in image b: S + dE @ Wk' + E @ dWk (``ks:ke`` the key
+    changes: (ci, cj) = (feature, head))."""
+    s = S[b, t, h]
+    for q in range(n_slots):
+        s += dE[q, b, t] * wkc[slot_j[q], h]
+    for k in range(ks, ke):
+        if cj[k] == h:
+            s += E[b, t, ci[k]] * cd[k]
+    return s
+
+
+@njit(cache=True, fastmath=False, inline="always")
+def _attn_argmax(S, E, dE, slot_j, n_slots, wkc, ks, ke, ci, cj, cd, b, h, full, order, tmark, tl, n_tl):
+    """First argmax over tokens of head h's moved scores for image b. With key changes on the
+    head (``full``) every score moved: a full scan. Otherwise only the tokens ``tl[:n_tl]`` moved:
+    the best unmoved one is the first unmoved in the base order (``order[b, h]``: tokens by
+    decreasing base score, ties by index), and only the moved ones are scored against it."""
+    if full:
+        best, arg = _attn_score(S, dE, slot_j, n_slots, wkc, E, ks, ke, ci, cj, cd, b, 0, h), 0
+        for t in range(1, S.shape[1]):
+            s = _attn_score(S, dE, slot_j, n_slots, wkc, E, ks, ke, ci, cj, cd, b, t, h)
+            if s > best:
+                best, arg = s, t
+        return arg
+    arg = -1
+    best = S[b, 0, h]
+    for r in range(S.shape[1]):
+        t = order[b, h, r]
+        if not tmark[b, t]:
+            best, arg = S[b, t, h], t
+            break
+    for q in range(n_tl):
+        t = tl[q]
+        s = _attn_score(S, dE, slot_j, n_slots, wkc, E, ks, ke, ci, cj, cd, b, t, h)
+        if arg < 0 or s > best or (s == best and t < arg):
             best, arg = s, t
     return arg
 
 
 @njit(cache=True, fastmath=False)
-def _attn_embed(TOK, cs, ce, ci, cj, cd, cb, dE, slot_of, slot_j):
+def _attn_embed(TOK, cs, ce, ci, cj, cd, cb, dE, slot_of, slot_j, tmark, tcnt, tl, timg):
     """Accumulate the token-embedding changes ``cs:ce`` (cb = a position change) into one
-    (B, tokens) slot per changed feature column; returns the count of slots."""
+    (B, tokens) slot per changed feature column, and list the moved tokens of each image
+    (``tcnt[b]``, ``tl[b]``; images ``timg``). Returns (slots, images with moved tokens)."""
     B, n = dE.shape[1], dE.shape[2]
-    n_slots = 0
+    n_slots, n_img = 0, 0
     for k in range(cs, ce):
         j = cj[k]
         if slot_of[j] < 0:
@@ -283,50 +308,77 @@ def _attn_embed(TOK, cs, ce, ci, cj, cd, cb, dE, slot_of, slot_j):
             dE[n_slots] = np.float32(0.0)
             n_slots += 1
         q = slot_of[j]
-        if cb[k]:
-            for b in range(B):
-                dE[q, b, ci[k]] += cd[k]
+        for b in range(B):
+            for t in range(ci[k], ci[k] + 1) if cb[k] else range(n):
+                v = cd[k] if cb[k] else TOK[b, t, ci[k]] * cd[k]
+                if v == np.float32(0.0):
+                    continue
+                dE[q, b, t] += v
+                if not tmark[b, t]:
+                    tmark[b, t] = True
+                    if tcnt[b] == 0:
+                        timg[n_img] = b
+                        n_img += 1
+                    tl[b, tcnt[b]] = t
+                    tcnt[b] += 1
+    return n_slots, n_img
+
+
+@njit(cache=True, fastmath=False, inline="always")
+def _attn_image(b, E, S, idx, order, Zf, dE, slot_of, slot_j, n_slots, wkc, ks, ke, ci, cj, cd, heads_on, tmark, tcnt, tl,
+                flag, lst, n_t, cnt, cu, cv):
+    """One image of the attention front: each head's (possibly new) token and the picked
+    features that moved, pushed to the sparse lists; returns the count of moved images."""
+    d, H = E.shape[2], S.shape[2]
+    for h in range(H):
+        t0 = idx[b, h]
+        moved0 = tmark[b, t0]
+        if heads_on[h] or tcnt[b] > 0:
+            t1 = _attn_argmax(S, E, dE, slot_j, n_slots, wkc, ks, ke, ci, cj, cd, b, h, heads_on[h], order, tmark,
+                              tl[b], tcnt[b])
         else:
-            for b in range(B):
-                for t in range(n):
-                    dE[q, b, t] += TOK[b, t, ci[k]] * cd[k]
-    return n_slots
+            t1 = t0
+        if t1 == t0 and not moved0:
+            continue
+        for q in range(d if t1 != t0 else n_slots):  # a new token: every feature; else the moved ones
+            k = q if t1 != t0 else slot_j[q]
+            e = E[b, t1, k] + (dE[slot_of[k], b, t1] if slot_of[k] >= 0 else np.float32(0.0))
+            a = e if e > np.float32(0.0) else np.float32(0.0)
+            if a != Zf[b, h * d + k]:
+                n_t = _push(flag, lst, n_t, cnt, cu, cv, b, h * d + k, a)
+    return n_t
 
 
 @njit(cache=True, fastmath=False)
-def _attn_front(TOK, E, S, idx, Zf, Wk, cs, ce, ks, ke, ci, cj, cd, cb,
-                dE, slot_of, slot_j, wkc, heads_on, flag, lst, cnt, cu, cv):
+def _attn_front(TOK, E, S, idx, order, Zf, Wk, cs, ce, ks, ke, ci, cj, cd, cb,
+                dE, slot_of, slot_j, wkc, heads_on, tmark, tcnt, tl, timg, flag, lst, cnt, cu, cv):
     """Attention front of one candidate: embedding/position changes ``cs:ce``, key changes
     ``ks:ke``. Fills the sparse lists of the picked-token features that moved; returns the
-    count of moved images."""
-    B, n, d = E.shape
-    H = S.shape[2]
-    n_slots = _attn_embed(TOK, cs, ce, ci, cj, cd, cb, dE, slot_of, slot_j)
+    count of moved images. Without key changes only images with a moved token are visited."""
+    B = E.shape[0]
+    n_slots, n_img = _attn_embed(TOK, cs, ce, ci, cj, cd, cb, dE, slot_of, slot_j, tmark, tcnt, tl, timg)
     wkc[:, :] = Wk
-    heads_on[:] = n_slots > 0
+    heads_on[:] = False
     for k in range(ks, ke):
         wkc[ci[k], cj[k]] += cd[k]
         heads_on[cj[k]] = True
     n_t = 0
-    for b in range(B):
-        for h in range(H):
-            if not heads_on[h]:
-                continue
-            t0 = idx[b, h]
-            t1 = _attn_argmax(S, E, dE, slot_j, n_slots, wkc, ks, ke, ci, cj, cd, b, h)
-            for q in range(d if t1 != t0 else n_slots):  # a new token: every feature; else the moved ones
-                k = q if t1 != t0 else slot_j[q]
-                e = E[b, t1, k] + (dE[slot_of[k], b, t1] if slot_of[k] >= 0 else np.float32(0.0))
-                a = e if e > np.float32(0.0) else np.float32(0.0)
-                if a != Zf[b, h * d + k]:
-                    n_t = _push(flag, lst, n_t, cnt, cu, cv, b, h * d + k, a)
+    for r in range(B if ke > ks else n_img):
+        b = r if ke > ks else timg[r]
+        n_t = _attn_image(b, E, S, idx, order, Zf, dE, slot_of, slot_j, n_slots, wkc, ks, ke, ci, cj, cd, heads_on,
+                          tmark, tcnt, tl, flag, lst, n_t, cnt, cu, cv)
+    for r in range(n_img):
+        b = timg[r]
+        for q in range(tcnt[b]):
+            tmark[b, tl[b, q]] = False
+        tcnt[b] = 0
     for q in range(n_slots):
         slot_of[slot_j[q]] = -1
     return n_t
 
 
 @njit(parallel=True, cache=True, fastmath=False)
-def attn_deltas(off, ci, cj, cd, cb, TOK, E, S, idx, Zf, nz_off, nz_img, nz_val, Wk, Wo, Zo, ZoT, ce_base, y,
+def attn_deltas(off, ci, cj, cd, cb, TOK, E, S, idx, order, Zf, nz_off, nz_img, nz_val, Wk, Wo, Zo, ZoT, ce_base, y,
                 n_chunks):
     """Losses of candidates on the argmax-attention net. Candidate p's changes come in 3 groups
     ``off[3p + g]:off[3p + g + 1]``: g = 0 token embedding (ci = pixel, cj = feature, cb False)
@@ -343,6 +395,10 @@ def attn_deltas(off, ci, cj, cd, cb, TOK, E, S, idx, Zf, nz_off, nz_img, nz_val,
         slot_j = np.empty(d, dtype=np.int64)
         wkc = np.empty((d, H), dtype=np.float32)
         heads_on = np.zeros(H, dtype=np.bool_)
+        tmark = np.zeros((B, n), dtype=np.bool_)
+        tcnt = np.zeros(B, dtype=np.int64)
+        tl = np.empty((B, n), dtype=np.int64)
+        timg = np.empty(B, dtype=np.int64)
         flags = np.zeros((2, B), dtype=np.bool_)
         lists = np.empty((2, B), dtype=np.int32)
         cnt = np.zeros((2, B), dtype=np.int32)
@@ -355,8 +411,8 @@ def attn_deltas(off, ci, cj, cd, cb, TOK, E, S, idx, Zf, nz_off, nz_img, nz_val,
         one = np.float32(1.0)
         for p in range(chunk * per, min(pop, (chunk + 1) * per)):
             o = off[3 * p:3 * p + 4]
-            n_f = _attn_front(TOK, E, S, idx, Zf, Wk, o[0], o[1], o[1], o[2], ci, cj, cd, cb, dE, slot_of,
-                              slot_j, wkc, heads_on, flags[0], lists[0], cnt[0], cu[0], cv[0])
+            n_f = _attn_front(TOK, E, S, idx, order, Zf, Wk, o[0], o[1], o[1], o[2], ci, cj, cd, cb, dE, slot_of, slot_j,
+                              wkc, heads_on, tmark, tcnt, tl, timg, flags[0], lists[0], cnt[0], cu[0], cv[0])
             n_o = _layer(Zf, nz_off, nz_img, nz_val, Wo, Zo, ZoT, Zo, o[2], o[3], ci, cj, cd, cb, 0, one, one, one,
                          flags[0], lists[0], n_f, cnt[0], cu[0], cv[0], flags[1], lists[1], cnt[1], cu[1], cv[1],
                          colz, rowz, mark, mlist)
@@ -366,7 +422,7 @@ def attn_deltas(off, ci, cj, cd, cb, TOK, E, S, idx, Zf, nz_off, nz_img, nz_val,
     return out
 
 
-@njit(cache=True, fastmath=False)
+@njit(cache=True, fastmath=False, inline="always")
 def _moe_route(b, route, flag, cnt, cu, cv, Zr, row):
     """Image b's expert: the base one, or the first argmax of its moved router scores."""
     if not flag[b]:
@@ -381,7 +437,7 @@ def _moe_route(b, route, flag, cnt, cu, cv, Zr, row):
     return e
 
 
-@njit(cache=True, fastmath=False)
+@njit(cache=True, fastmath=False, inline="always")
 def _moe_logits(b, e, h, Ah, flag, cnt, cu, cv, W2, b2, cs, ce, ci, cj, cd, cb, hid, logits):
     """Expert e's logits of image b (its hidden units from the base row with the moved ones
     replaced), with the output changes ``cs:ce`` (ci = e * h + unit, or ci = expert for a bias)."""
@@ -405,7 +461,7 @@ def _moe_logits(b, e, h, Ah, flag, cnt, cu, cv, W2, b2, cs, ce, ci, cj, cd, cb, 
         logits[c] += b2[e, c]
 
 
-@njit(cache=True, fastmath=False)
+@njit(cache=True, fastmath=False, inline="always")
 def _moe_moved(b, e, h, flag, cnt, cu):
     """Whether a hidden unit of expert e moved for image b."""
     if flag[b]:
@@ -416,10 +472,11 @@ def _moe_moved(b, e, h, flag, cnt, cu):
 
 
 @njit(parallel=True, cache=True, fastmath=False)
-def moe_deltas(off, ci, cj, cd, cb, X, nz_off, nz_img, nz_val, Wr, Zr, ZrT, route, W1, Zh, ZhT, Ah, W2, b2,
+def moe_deltas(off, ci, cj, cd, cb, X, nz_off, nz_img, nz_val, Wr, Zr, ZrT, route, W1, Zh, ZhT, Ah, hact, W2, b2,
                ce_base, y, h, n_chunks):
     """Losses of candidates on the hard mixture of experts. Groups ``off[3p + g]:off[3p + g + 1]``:
-    0 router (weights (ci, cj) / bias cj), 1 all experts' hidden layer (same), 2 expert outputs
+    0 router (weights (ci, cj) / bias cj), 1 all experts' hidden layer (same; activation ``hact``:
+    kind, p0, p1, scale), 2 expert outputs
     (W2 as (experts * h, C): (ci, cj), or bias (expert ci, class cj) with cb True). An image is
     re-scored when its routed expert, that expert's hidden units or its output weights moved."""
     pop = (off.shape[0] - 1) // 3
@@ -446,7 +503,8 @@ def moe_deltas(off, ci, cj, cd, cb, X, nz_off, nz_img, nz_val, Wr, Zr, ZrT, rout
             n_r = _layer(X, nz_off, nz_img, nz_val, Wr, Zr, ZrT, Zr, o[0], o[1], ci, cj, cd, cb, 0, one, one, one,
                          flags[0], lists[0], 0, cnt[0], cu[0], cv[0], flags[1], lists[1], cnt[1], cu[1], cv[1], colz,
                          rowz[:n_e], mark, mlist)
-            n_h2 = _layer(X, nz_off, nz_img, nz_val, W1, Zh, ZhT, Ah, o[1], o[2], ci, cj, cd, cb, 1, one, one, one,
+            n_h2 = _layer(X, nz_off, nz_img, nz_val, W1, Zh, ZhT, Ah, o[1], o[2], ci, cj, cd, cb, int(hact[0]), hact[1],
+                          hact[2], hact[3],
                           flags[0], lists[0], 0, cnt[0], cu[0], cv[0], flags[2], lists[2], cnt[2], cu[2], cv[2], colz,
                           rowz[:n_h], mark, mlist)
             echg[:] = False

@@ -347,4 +347,4 @@ class HardMoE(NeuralProblem):
 
     def incremental_net(self):
         from .incremental import Linear, MoENet
-        return MoENet(Linear("wr", "br"), Linear("w1", "b1", "relu"), "w2", "b2", self.config.hidden)
+        return MoENet(Linear("wr", "br"), Linear("w1", "b1", "relu"), "w2", "b2")
