@@ -138,6 +138,21 @@ def test_quantized_moves_that_cross_no_level_cost_nothing(problems):
     assert (p.evaluate_deltas(d, seed=2) == base).all()
 
 
+def test_base_forward_is_reused_only_for_the_same_base_and_minibatch(problems):
+    from blackbox.problems.neural import incremental
+    p = problems[M.Int8MLP]
+    assert p.incremental_net() == p.incremental_net()  # equal descriptions: the cache can hit
+    rng = np.random.default_rng(8)
+    x0 = start_point(p, rng)
+    x1 = x0.copy()
+    x1[5] += 0.5
+    cands = every_kind_of_change(p, rng)
+    for base, seed in ((x0, 1), (x0, 1), (x0, 2), (x1, 2)):
+        d = request(base, cands, rng, 0.3)
+        torch.testing.assert_close(p.evaluate_deltas(d, seed=seed), p.evaluate(d.dense(), seed=seed), rtol=1e-6, atol=1e-7)
+    assert incremental._CACHE["base"][5] == x1[5]
+
+
 def test_description_errors_are_clear(problems):
     from blackbox.problems.neural.incremental import Linear
     with pytest.raises(ValueError, match="Linear.act"):

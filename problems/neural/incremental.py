@@ -155,10 +155,10 @@ def _decode(problem, d, spec: dict, n_groups: int):
     return off, ci[keep][order], cj[keep][order], np.ascontiguousarray(cd[keep][order]), cb[keep][order]
 
 
-def _base(problem, d, seed):
+def _base(problem, base: np.ndarray, seed):
     """(x, y, base float32 vector, its parameter view with a population of one)."""
     x, y = problem.batch(seed)
-    base = _f32(np.asarray(d.base))
+    base = _f32(base)
     return x, y, base, DenseParams(base.reshape(1, -1), problem._layout)
 
 
@@ -179,25 +179,49 @@ def image_losses(logits: torch.Tensor, y: torch.Tensor) -> np.ndarray:
     return image_cross_entropies(_c(logits), y.numpy())
 
 
+# The last base forward (one entry): a parallel evaluator sends a generation to each worker in
+# chunks with the same base point and minibatch. Nets compare equal field by field, so a weight
+# transform must be a function or method, not a fresh lambda per call.
+_CACHE: dict = {}
+
+
+def clear_cache() -> None:
+    """Forget the cached base forward (benchmarks time it in every call)."""
+    _CACHE.clear()
+
+
+def _prepared(problem, net, d, seed):
+    """(spec, groups, kernel, kernel inputs) of the base point on minibatch ``seed``, reused while
+    the problem, net, seed and base point are the same as in the last call."""
+    base = np.asarray(d.base)
+    hit = (_CACHE.get("problem") is problem and _CACHE["key"] == (net, int(seed))
+           and np.array_equal(_CACHE["base"], base))
+    if not hit:
+        prepare = {MLPNet: _mlp, AttentionNet: _attention, MoENet: _moe}.get(type(net))
+        if prepare is None:
+            raise TypeError(f"{problem.name}: no incremental evaluator for a {type(net).__name__}")
+        _CACHE.clear()
+        _CACHE.update(problem=problem, key=(net, int(seed)), base=base.copy(), prepared=prepare(problem, net, base, seed))
+    return _CACHE["prepared"]
+
+
 @torch.no_grad()
 def evaluate_deltas(problem, net, d, seed: int = 0) -> torch.Tensor:
     """Losses of a ``Deltas`` request on ``problem`` described by ``net`` (an ``MLPNet``,
     ``AttentionNet`` or ``MoENet``), equal to ``problem.evaluate(d.dense(), seed)``."""
     if len(d) == 0:
         return torch.zeros(0, dtype=torch.float64)
-    run = {MLPNet: _mlp, AttentionNet: _attention, MoENet: _moe}.get(type(net))
-    if run is None:
-        raise TypeError(f"{problem.name}: no incremental evaluator for a {type(net).__name__}")
-    return torch.from_numpy(run(problem, net, d, seed))
+    spec, groups, kernel, inputs = _prepared(problem, net, d, seed)
+    return torch.from_numpy(kernel(*_decode(problem, d, spec, groups), *inputs, _threads(problem)))
 
 
-# -- the three net kinds -----------------------------------------------------------------------
-def _mlp(problem, net: MLPNet, d, seed):
+# -- the three net kinds: base forward, decode spec and kernel inputs ---------------------------
+def _mlp(problem, net: MLPNet, base, seed):
     """Base forward as ``DenseParams.linear`` computes it for a population of one (the weight
     transformed once, then the same matmul and bias add), so a candidate that changes nothing
     gets the dense loss bit for bit."""
     from . import incremental_kernels as K
-    x, y, base, params = _base(problem, d, seed)
+    x, y, base, params = _base(problem, base, seed)
     h, spec, Wf, Z, A = x, {}, [], [], []
     for n, layer in enumerate(net.layers):
         Wf.append(_linear_spec(problem, base, layer, n, spec))
@@ -206,19 +230,18 @@ def _mlp(problem, net: MLPNet, d, seed):
         h = layer.torch_act(z)
         Z.append(z)
         A.append(h)
-    off, ci, cj, cd, cb = _decode(problem, d, spec, len(net.layers))
     acts = np.array([layer.params() for layer in net.layers], np.float32)
     nz = [K.input_columns(_c(a)) for a in [x] + A[:-1]]
-    return K.mlp_deltas(off, ci, cj, cd, cb, _c(x), tuple(_c(w) for w in Wf), tuple(_c(z) for z in Z),
-                        tuple(_c(z.T) for z in Z), tuple(_c(a) for a in A), *(tuple(c[k] for c in nz) for k in range(3)),
-                        acts, image_losses(A[-1], y), y.numpy(), _threads(problem))
+    return spec, len(net.layers), K.mlp_deltas, (
+        _c(x), tuple(_c(w) for w in Wf), tuple(_c(z) for z in Z), tuple(_c(z.T) for z in Z),
+        tuple(_c(a) for a in A), *(tuple(c[k] for c in nz) for k in range(3)), acts, image_losses(A[-1], y), y.numpy())
 
 
-def _attention(problem, net: AttentionNet, d, seed):
+def _attention(problem, net: AttentionNet, base, seed):
     """Base forward exactly as ``ArgmaxAttention.forward`` with a population of one."""
     from . import incremental_kernels as K
     _check_scores(problem, net.out, "attention output")
-    x, y, base, params = _base(problem, d, seed)
+    x, y, base, params = _base(problem, base, seed)
     g, P = 28 // net.patch, net.patch
     tokens = x.reshape(-1, g, P, g, P).permute(0, 1, 3, 2, 4).reshape(-1, g * g, P * P)
     E = params.linear(tokens, net.embed, None, shared=True) + params.get(net.pos).unsqueeze(1)
@@ -231,19 +254,18 @@ def _attention(problem, net: AttentionNet, d, seed):
             net.pos: (0, _block(problem, base, net.pos), None, True),
             net.keys: (1, _block(problem, base, net.keys), None, False)}
     Wo = _linear_spec(problem, base, net.out, 2, spec)
-    off, ci, cj, cd, cb = _decode(problem, d, spec, 3)
     S0 = _c(S[0])
     order = np.ascontiguousarray(np.argsort(-S0, axis=1, kind="stable").transpose(0, 2, 1))  # (B, heads, tokens)
-    return K.attn_deltas(off, ci, cj, cd, cb, _c(tokens), _c(E[0]), S0, idx[0].numpy().astype(np.int64), order,
-                         _c(Zf[0]), *K.input_columns(_c(Zf[0])), _c(spec[net.keys][1]), _c(Wo), _c(Zo), _c(Zo.T),
-                         image_losses(Zo, y), y.numpy(), _threads(problem))
+    return spec, 3, K.attn_deltas, (
+        _c(tokens), _c(E[0]), S0, idx[0].numpy().astype(np.int64), order, _c(Zf[0]), *K.input_columns(_c(Zf[0])),
+        _c(spec[net.keys][1]), _c(Wo), _c(Zo), _c(Zo.T), image_losses(Zo, y), y.numpy())
 
 
-def _moe(problem, net: MoENet, d, seed):
+def _moe(problem, net: MoENet, base, seed):
     """Base forward exactly as ``HardMoE.forward`` with a population of one."""
     from . import incremental_kernels as K
     _check_scores(problem, net.router, "router")
-    x, y, base, params = _base(problem, d, seed)
+    x, y, base, params = _base(problem, base, seed)
     route = params.linear(x, net.router.weight, net.router.bias, shared=True)
     zh = params.linear(x, net.hidden.weight, net.hidden.bias, shared=True)
     W2, b2 = params.get(net.w2), params.get(net.b2)
@@ -255,9 +277,7 @@ def _moe(problem, net: MoENet, d, seed):
     spec = {net.w2: (2, W2[0].reshape(e * h, -1), None, False), net.b2: (2, b2[0], None, True)}
     Wr = _linear_spec(problem, base, net.router, 0, spec)
     W1 = _linear_spec(problem, base, net.hidden, 1, spec)
-    off, ci, cj, cd, cb = _decode(problem, d, spec, 3)
-    return K.moe_deltas(off, ci, cj, cd, cb, _c(x), *K.input_columns(_c(x)), _c(Wr), _c(route[0]), _c(route[0].T),
-                        r[0].numpy().astype(np.int64), _c(W1), _c(zh[0]), _c(zh[0].T), _c(hid[0].reshape(x.shape[0], -1)),
-                        np.array(net.hidden.params(), np.float32),
-                        _c(W2[0].reshape(e * h, -1)), _c(b2[0]), image_losses(logits, y), y.numpy(), h,
-                        _threads(problem))
+    return spec, 3, K.moe_deltas, (
+        _c(x), *K.input_columns(_c(x)), _c(Wr), _c(route[0]), _c(route[0].T), r[0].numpy().astype(np.int64),
+        _c(W1), _c(zh[0]), _c(zh[0].T), _c(hid[0].reshape(x.shape[0], -1)), np.array(net.hidden.params(), np.float32),
+        _c(W2[0].reshape(e * h, -1)), _c(b2[0]), image_losses(logits, y), y.numpy(), h)

@@ -175,12 +175,14 @@ class Int8MLP(NeuralProblem):
         h = act(p.linear(x, "w1", "b1", shared=True, weight_fn=wq))
         return p.linear(h, "w2", "b2", shared=False, weight_fn=wq)
 
+    def _quantized(self, W: torch.Tensor) -> torch.Tensor:
+        return fake_quant(W, self.config.w_step, -127, 127)
+
     def incremental_net(self):
         from .incremental import Linear, MLPNet
         c = self.config
-        wq = lambda W: fake_quant(W, c.w_step, -127, 127)  # noqa: E731
-        return MLPNet((Linear("w1", "b1", "quant-relu", step=c.a_step, hi=255, weight_fn=wq),
-                       Linear("w2", "b2", weight_fn=wq)))
+        return MLPNet((Linear("w1", "b1", "quant-relu", step=c.a_step, hi=255, weight_fn=self._quantized),
+                       Linear("w2", "b2", weight_fn=self._quantized)))
 
 
 # -- binary net ----------------------------------------------------------------------------------
