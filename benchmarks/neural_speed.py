@@ -13,8 +13,11 @@ NOT a dependency of this project):
     python3 -m venv /tmp/refvenv && /tmp/refvenv/bin/pip install polystep==1.1.0 torch==2.13.0 numpy
 Point --ref-python elsewhere if it lives elsewhere; without it only our paths are timed.
 
-    PYTHONPATH=$PWD python benchmarks/neural_speed.py [--adapters snn,int8-mlp,...] [--pop 97]
+    PYTHONPATH=$PWD python benchmarks/neural_speed.py [--adapters snn,int8-mlp,...] [--pop 97,1537]
         [--threads 1] [--coords 2] [--rank 1] [--json out.json]
+
+The per-call base forward (one forward of the base point on the minibatch) is a fixed cost of
+the incremental path, so its rate per candidate grows with the population.
 """
 from __future__ import annotations
 
@@ -47,13 +50,14 @@ def timed(f, repeats):
 def parse():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--adapters", default=",".join(ADAPTERS), help="comma-separated problem names")
-    ap.add_argument("--pop", type=int, default=97, help="candidates per call (PolyStep: 1 + 32 particles x 3 vertices)")
+    ap.add_argument("--pop", default="97,1537", help="candidates per call, comma-separated (PolyStep generations: "
+                    "1 + 3 x 32 particles by default, 1 + 3 x 512 in the long-budget runs)")
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--hidden", type=int, default=0, help="hidden units (0 = each adapter's default)")
     ap.add_argument("--coords", type=int, default=2, help="neighbouring coordinates changed per sparse probe")
     ap.add_argument("--rank", type=int, default=1, help="rank of the low-rank probes")
     ap.add_argument("--threads", type=int, default=1, help="torch (and numba) threads, both sides")
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--train-subset", type=int, default=0, help="training images loaded (0 = all; small = quick check)")
     ap.add_argument("--json", default="", help="also write the rows here")
@@ -62,7 +66,11 @@ def parse():
     bad = [n for n in a.adapters.split(",") if n not in ADAPTERS]
     if bad:
         ap.error(f"--adapters: unknown {', '.join(bad)} (choose from {', '.join(ADAPTERS)})")
-    if min(a.pop, a.batch, a.coords, a.rank, a.threads, a.repeats) < 1:
+    try:
+        a.pops = [int(v) for v in a.pop.split(",")]
+    except ValueError:
+        ap.error(f"--pop: comma-separated integers expected, got {a.pop!r}")
+    if min(*a.pops, a.batch, a.coords, a.rank, a.threads, a.repeats) < 1:
         ap.error("--pop, --batch, --coords, --rank, --threads and --repeats must be >= 1")
     return a
 
@@ -78,18 +86,18 @@ def build(name, a, **extra):
     return cls(cls.Config(**cfg))
 
 
-def populations(p, a, rng):
-    """{title: request} of the two probe kinds on problem p around a random start point."""
+def populations(p, a, pop, rng):
+    """{title: request} of the two probe kinds (``pop`` candidates) around a random start point."""
     from blackbox.population import Block, Deltas, LowRank
     x0 = p.initial(rng)
     out = {}
     if "lowrank" in p.capabilities:
-        blocks = [Block(s, sh[0], sh[1], 0.05 * rng.standard_normal((a.pop, sh[0], a.rank)),
-                        0.05 * rng.standard_normal((a.pop, sh[1], a.rank))) for _, s, sh in p.layout if len(sh) == 2]
+        blocks = [Block(s, sh[0], sh[1], 0.05 * rng.standard_normal((pop, sh[0], a.rank)),
+                        0.05 * rng.standard_normal((pop, sh[1], a.rank))) for _, s, sh in p.layout if len(sh) == 2]
         out[f"low-rank probes (rank {a.rank})"] = LowRank(x0, blocks, None)
-    starts = rng.integers(0, p.dim - a.coords + 1, a.pop)
+    starts = rng.integers(0, p.dim - a.coords + 1, pop)
     idx = (starts[:, None] + np.arange(a.coords)[None, :]).reshape(-1).astype(np.int64)
-    offsets = np.arange(0, a.coords * a.pop + 1, a.coords, dtype=np.int64)
+    offsets = np.arange(0, a.coords * pop + 1, a.coords, dtype=np.int64)
     out[f"{a.coords}-coordinate probes (PolyStep particles)"] = Deltas(x0, offsets, idx,
                                                                         x0[idx] + 0.1 * rng.standard_normal(idx.size))
     return out
@@ -118,29 +126,38 @@ def paths(p, a, request):
 def main():
     a = parse()
     import torch
-    print(f"minibatch {a.batch}, population {a.pop}, threads {a.threads}, torch {torch.__version__}, "
+    print(f"minibatch {a.batch}, populations {a.pop}, threads {a.threads}, torch {torch.__version__}, "
           f"{os.cpu_count()} cores (load average {os.getloadavg()[0]:.1f}; timings are noisy on a shared machine)")
     table = []
     for name in a.adapters.split(","):
         p = build(name, a)
-        for title, request in populations(p, a, np.random.default_rng(a.seed)).items():
-            P = torch.from_numpy(request.dense())
-            results = {k: (timed(lambda s: f(P), a.repeats), np.asarray(f(P))) for k, f in paths(p, a, request).items()}
-            ref, ref_note = reference(a, p, P, 7)
-            if ref:
-                results["reference: polystep NNCostEvaluator (vmap)"] = ref
-            anchor = results["ours: dense"][1]
-            print(f"\n{p.describe()}: {title}")
-            print(f"{'path':48s} {'cand/s':>9s} {'s/call':>8s} {'vs ref':>7s} {'max|loss diff|':>15s}")
-            for k, (sec, losses) in results.items():
-                ratio = ref[0] / sec if ref else None
-                print(f"{k:48s} {a.pop / sec:9.0f} {sec:8.4f} {f'{ratio:6.1f}x' if ratio else '   n/a':>7s} "
-                      f"{np.abs(losses - anchor).max():15.2e}")
-                table.append(dict(adapter=name, probes=title, path=k, cand_per_s=a.pop / sec, vs_ref=ratio))
-            if ref_note:
-                print(ref_note)
+        for pop in a.pops:
+            for title, request in populations(p, a, pop, np.random.default_rng(a.seed)).items():
+                table += compare(p, a, pop, title, request)
     if a.json:
         Path(a.json).write_text(json.dumps(dict(args=vars(a), load=os.getloadavg()[0], rows=table), indent=1))
+
+
+def compare(p, a, pop, title, request):
+    """Time every path and the reference on one population; print the table, return its rows."""
+    import torch
+    P = torch.from_numpy(request.dense())
+    results = {k: (timed(lambda s: f(P), a.repeats), np.asarray(f(P))) for k, f in paths(p, a, request).items()}
+    ref, ref_note = reference(a, p, P, 7)
+    if ref:
+        results["reference: polystep NNCostEvaluator (vmap)"] = ref
+    anchor = results["ours: dense"][1]
+    print(f"\n{p.describe()}: {title}, population {pop}")
+    print(f"{'path':48s} {'cand/s':>9s} {'s/call':>8s} {'vs ref':>7s} {'max|loss diff|':>15s}")
+    rows = []
+    for k, (sec, losses) in results.items():
+        ratio = ref[0] / sec if ref else None
+        print(f"{k:48s} {pop / sec:9.0f} {sec:8.4f} {f'{ratio:6.1f}x' if ratio else '   n/a':>7s} "
+              f"{np.abs(losses - anchor).max():15.2e}")
+        rows.append(dict(adapter=p.name, probes=title, pop=pop, path=k, cand_per_s=pop / sec, vs_ref=ratio))
+    if ref_note:
+        print(ref_note)
+    return rows
 
 
 def reference(a, p, P, seed):
