@@ -66,8 +66,9 @@ def start_point(p, rng):
 
 def every_kind_of_change(p, rng):
     """Candidates as index lists: nothing; one change in each layout entry; two changes on one
-    unit (same output column) of each matrix; one change in every entry at once; 2 neighbouring
-    coordinates (a PolyStep particle); 30 anywhere."""
+    unit (same output column) of each matrix; one change in every entry at once; a whole column
+    and a whole row of each matrix (GA units); a first-layer change with a whole column of the
+    last matrix; 2 neighbouring coordinates (a PolyStep particle); 30 anywhere."""
     cands = [[]]
     for name, start, shape in p.layout:
         n = int(np.prod(shape))
@@ -78,6 +79,13 @@ def every_kind_of_change(p, rng):
             col = int(rng.integers(cols))
             cands.append([start + int(r) * cols + col for r in rows])
     cands.append([start + int(rng.integers(int(np.prod(shape)))) for _, start, shape in p.layout])
+    mats = [(start, shape[0], int(np.prod(shape)) // shape[0]) for _, start, shape in p.layout if len(shape) >= 2]
+    for start, rows, cols in mats:  # GA units: a whole column, a whole row
+        col, row = int(rng.integers(cols)), int(rng.integers(rows))
+        cands += [[start + r * cols + col for r in range(rows)], [start + row * cols + c for c in range(cols)]]
+    start, rows, cols = mats[-1]  # moved inputs and many weight changes in one layer
+    first = mats[0][0] + int(rng.integers(mats[0][1] // 3, mats[0][1] * 2 // 3)) * mats[0][2] + 1  # a middle pixel
+    cands.append([first] + [start + r * cols + 1 for r in range(rows)])
     s = int(rng.integers(p.dim - 1))
     cands += [[s, s + 1], list(rng.choice(p.dim, 30, replace=False))]
     return cands

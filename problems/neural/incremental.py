@@ -121,7 +121,7 @@ def _c(t: torch.Tensor) -> np.ndarray:
 
 
 def _decode(problem, d, spec: dict, n_groups: int):
-    """The changes of ``d`` sorted by (candidate, group) as CSR offsets (pop * n_groups + 1) and
+    """The changes of ``d`` sorted by (candidate, group, cj) as CSR offsets (pop * n_groups + 1) and
     per change (ci, cj, delta float32, flag). ``spec`` maps each layout name to (group, current
     matrix M (rows, cols) float32, transform or None, flag): the change at local index k is at
     (ci, cj) = divmod(k, cols) and its delta is ``transform(new) - M[ci, cj]``; changes whose
@@ -148,7 +148,7 @@ def _decode(problem, d, spec: dict, n_groups: int):
         group[sel], ci[sel], cj[sel], cb[sel] = g, i, j, flag
     cd = cd.numpy()
     keep = cd != 0
-    order = np.lexsort((group[keep], cand[keep]))
+    order = np.lexsort((cj[keep], group[keep], cand[keep]))  # a column's changes side by side
     key = (cand[keep] * n_groups + group[keep])[order]
     off = np.zeros(len(d) * n_groups + 1, np.int64)
     np.cumsum(np.bincount(key, minlength=len(d) * n_groups), out=off[1:])

@@ -75,9 +75,9 @@ def _push(flag, lst, n_t, cnt, cu, cv, b, j, a):
 
 @njit(cache=True, fastmath=False)
 def _rows(Aprev, Wf, Z, A, cs, ce, ci, cj, cd, cbias, act, ap0, ap1, scale,
-          pl, n_prev, pcnt, pcu, pcv, flag, lst, cnt, cu, cv, rowz):
+          pl, n_prev, pcnt, pcu, pcv, flag, lst, cnt, cu, cv, rowz, rowa):
     """Images whose input moved: their whole pre-activation row, incrementally
-    ``Z[b] + sum over moved inputs (a'_i - a_i) W[i] + a' dW + db``."""
+    ``Z[b] + sum over moved inputs (a'_i - a_i) W[i] + a' dW + db`` (``rowa``: scratch for a')."""
     n_out = Wf.shape[1]
     n_t = 0
     for q in range(n_prev):
@@ -88,9 +88,15 @@ def _rows(Aprev, Wf, Z, A, cs, ce, ci, cj, cd, cbias, act, ap0, ap1, scale,
             d = pcv[b, r] - Aprev[b, i]
             for j in range(n_out):
                 rowz[j] += d * Wf[i, j]
+        if ce - cs > 4:  # many weight changes: the image's new inputs as a row, not searched per change
+            rowa[:Aprev.shape[1]] = Aprev[b]
+            for r in range(pcnt[b]):
+                rowa[pcu[b, r]] = pcv[b, r]
         for k in range(cs, ce):
             if cbias[k]:
                 rowz[cj[k]] += cd[k]
+            elif ce - cs > 4:
+                rowz[cj[k]] += rowa[ci[k]] * cd[k]
             else:
                 rowz[cj[k]] += _new_value(pcu[b], pcv[b], pcnt[b], ci[k], Aprev[b, ci[k]]) * cd[k]
         for j in range(n_out):
@@ -126,13 +132,13 @@ def input_columns(A):
 
 
 @njit(cache=True, fastmath=False)
-def _column(j, cs, ce, ci, cj, cd, cbias, nz_off, nz_img, nz_val, ZT, colz, mark, mlist):
-    """Column j's moved pre-activations: ``colz[b] = Z[b, j] + sum of this column's changes``
-    for the images ``mlist[:m]`` that a change reaches (all of them if the bias moved); returns m."""
+def _column(j, cs, ce, ci, cd, cbias, nz_off, nz_img, nz_val, ZT, colz, mark, mlist):
+    """Column j's moved pre-activations: ``colz[b] = Z[b, j] + sum of its changes cs:ce`` for the
+    images ``mlist[:m]`` that a change reaches (all of them if the bias moved); returns m."""
     B = ZT.shape[1]
     m = 0
     for k in range(cs, ce):
-        if cj[k] == j and cbias[k]:  # the bias moves every image
+        if cbias[k]:  # the bias moves every image
             for b in range(B):
                 mark[b] = True
                 mlist[b] = b
@@ -140,8 +146,6 @@ def _column(j, cs, ce, ci, cj, cd, cbias, nz_off, nz_img, nz_val, ZT, colz, mark
             m = B
             break
     for k in range(cs, ce):
-        if cj[k] != j:
-            continue
         if cbias[k]:
             for b in range(B):
                 colz[b] += cd[k]
@@ -161,22 +165,20 @@ def _column(j, cs, ce, ci, cj, cd, cbias, nz_off, nz_img, nz_val, ZT, colz, mark
 
 @njit(cache=True, fastmath=False)
 def _layer(Aprev, nz_off, nz_img, nz_val, Wf, Z, ZT, A, cs, ce, ci, cj, cd, cbias, act, ap0, ap1, scale,
-           pflag, pl, n_prev, pcnt, pcu, pcv, flag, lst, cnt, cu, cv, colz, rowz, mark, mlist):
+           pflag, pl, n_prev, pcnt, pcu, pcv, flag, lst, cnt, cu, cv, colz, rowz, rowa, mark, mlist):
     """One layer of one candidate: changes ``cs:ce`` of this layer (``cbias`` bias, else weight
     (ci, cj); ``cd`` the transformed delta), the previous layer's moved images (``pflag``,
     ``pl[:n_prev]``, sparse lists ``pcnt/pcu/pcv``) and the layer input's nonzeros by column
     (``input_columns``). Fills this layer's sparse lists and returns the count of its moved images."""
     n_t = _rows(Aprev, Wf, Z, A, cs, ce, ci, cj, cd, cbias, act, ap0, ap1, scale,
-                pl, n_prev, pcnt, pcu, pcv, flag, lst, cnt, cu, cv, rowz)
-    for k in range(cs, ce):  # one pass per changed column, over the images whose input is unchanged
+                pl, n_prev, pcnt, pcu, pcv, flag, lst, cnt, cu, cv, rowz, rowa)
+    k = cs
+    while k < ce:  # one pass per changed column (its changes are contiguous), over the images whose input is unchanged
         j = cj[k]
-        first = True
-        for k2 in range(cs, k):
-            if cj[k2] == j:
-                first = False
-        if not first:
-            continue
-        m = _column(j, cs, ce, ci, cj, cd, cbias, nz_off, nz_img, nz_val, ZT, colz, mark, mlist)
+        g = k + 1
+        while g < ce and cj[g] == j:
+            g += 1
+        m = _column(j, k, g, ci, cd, cbias, nz_off, nz_img, nz_val, ZT, colz, mark, mlist)
         for q in range(m):
             b = mlist[q]
             if pflag[b]:
@@ -184,6 +186,7 @@ def _layer(Aprev, nz_off, nz_img, nz_val, Wf, Z, ZT, A, cs, ce, ci, cj, cd, cbia
             a = _act(colz[b], act, ap0, ap1, scale)
             if a != A[b, j]:
                 n_t = _push(flag, lst, n_t, cnt, cu, cv, b, j, a)
+        k = g
     return n_t
 
 
@@ -236,6 +239,7 @@ def mlp_deltas(off, ci, cj, cd, cb, X, Wf, Z, ZT, A, nz_off, nz_img, nz_val, act
         logits = np.empty(Wf[L - 1].shape[1], dtype=np.float32)
         mark = np.zeros(B, dtype=np.bool_)
         mlist = np.empty(B, dtype=np.int32)
+        rowa = np.empty(max(width, X.shape[1]), dtype=np.float32)
         for p in range(chunk * per, min(pop, (chunk + 1) * per)):
             for l in range(L):
                 kind, p0, p1, scale = int(acts[l, 0]), acts[l, 1], acts[l, 2], acts[l, 3]
@@ -245,7 +249,7 @@ def mlp_deltas(off, ci, cj, cd, cb, X, Wf, Z, ZT, A, nz_off, nz_img, nz_val, act
                 counts[l + 1] = _layer(Ap, nz_off[l], nz_img[l], nz_val[l], Wf[l], Z[l], ZT[l], A[l], s, e, ci, cj, cd,
                                        cb, kind, p0, p1, scale, flags[l], lists[l], counts[l], cnt[l], cu[l], cv[l],
                                        flags[l + 1], lists[l + 1], cnt[l + 1], cu[l + 1], cv[l + 1], colz,
-                                       rowz[:n_out], mark, mlist)
+                                       rowz[:n_out], rowa, mark, mlist)
             out[p] = _loss(flags[L], cnt[L], cu[L], cv[L], A[L - 1], ce_base, y, logits)
             for l in range(L + 1):
                 _reset(flags[l], lists[l], counts[l])
@@ -408,6 +412,7 @@ def attn_deltas(off, ci, cj, cd, cb, TOK, E, S, idx, order, Zf, nz_off, nz_img, 
         rowz = np.empty(C, dtype=np.float32)
         mark = np.zeros(B, dtype=np.bool_)
         mlist = np.empty(B, dtype=np.int32)
+        rowa = np.empty(H * d, dtype=np.float32)
         one = np.float32(1.0)
         for p in range(chunk * per, min(pop, (chunk + 1) * per)):
             o = off[3 * p:3 * p + 4]
@@ -415,7 +420,7 @@ def attn_deltas(off, ci, cj, cd, cb, TOK, E, S, idx, order, Zf, nz_off, nz_img, 
                               wkc, heads_on, tmark, tcnt, tl, timg, flags[0], lists[0], cnt[0], cu[0], cv[0])
             n_o = _layer(Zf, nz_off, nz_img, nz_val, Wo, Zo, ZoT, Zo, o[2], o[3], ci, cj, cd, cb, 0, one, one, one,
                          flags[0], lists[0], n_f, cnt[0], cu[0], cv[0], flags[1], lists[1], cnt[1], cu[1], cv[1],
-                         colz, rowz, mark, mlist)
+                         colz, rowz, rowa, mark, mlist)
             out[p] = _loss(flags[1], cnt[1], cu[1], cv[1], Zo, ce_base, y, rowz)
             _reset(flags[0], lists[0], n_f)
             _reset(flags[1], lists[1], n_o)
@@ -502,11 +507,11 @@ def moe_deltas(off, ci, cj, cd, cb, X, nz_off, nz_img, nz_val, Wr, Zr, ZrT, rout
             o = off[3 * p:3 * p + 4]
             n_r = _layer(X, nz_off, nz_img, nz_val, Wr, Zr, ZrT, Zr, o[0], o[1], ci, cj, cd, cb, 0, one, one, one,
                          flags[0], lists[0], 0, cnt[0], cu[0], cv[0], flags[1], lists[1], cnt[1], cu[1], cv[1], colz,
-                         rowz[:n_e], mark, mlist)
+                         rowz[:n_e], rowz, mark, mlist)
             n_h2 = _layer(X, nz_off, nz_img, nz_val, W1, Zh, ZhT, Ah, o[1], o[2], ci, cj, cd, cb, int(hact[0]), hact[1],
                           hact[2], hact[3],
                           flags[0], lists[0], 0, cnt[0], cu[0], cv[0], flags[2], lists[2], cnt[2], cu[2], cv[2], colz,
-                          rowz[:n_h], mark, mlist)
+                          rowz[:n_h], rowz, mark, mlist)
             echg[:] = False
             for k in range(o[2], o[3]):
                 echg[ci[k] if cb[k] else ci[k] // h] = True
