@@ -270,11 +270,12 @@ def _attn_score(S, dE, slot_j, n_slots, wkc, E, ks, ke, ci, cj, cd, b, t, h):
 
 
 @njit(cache=True, fastmath=False, inline="always")
-def _attn_argmax(S, E, dE, slot_j, n_slots, wkc, ks, ke, ci, cj, cd, b, h, full, order, tmark, tl, n_tl):
+def _attn_argmax(S, E, dE, slot_j, n_slots, wkc, ks, ke, ci, cj, cd, b, h, full, order, tmark, tl, n_tl, sc):
     """First argmax over tokens of head h's moved scores for image b. With key changes on the
-    head (``full``) every score moved: a full scan. Otherwise only the tokens ``tl[:n_tl]`` moved:
-    the best unmoved one is the first unmoved in the base order (``order[b, h]``: tokens by
-    decreasing base score, ties by index), and only the moved ones are scored against it."""
+    head (``full``) every score moved: a full scan. Otherwise only the tokens ``tl[:n_tl]`` moved
+    (their new scores in ``sc[:n_tl, h]``): the best unmoved one is the first unmoved in the base
+    order (``order[b, h]``: tokens by decreasing base score, ties by index), and only the moved
+    ones are compared with it."""
     if full:
         best, arg = _attn_score(S, dE, slot_j, n_slots, wkc, E, ks, ke, ci, cj, cd, b, 0, h), 0
         for t in range(1, S.shape[1]):
@@ -290,11 +291,24 @@ def _attn_argmax(S, E, dE, slot_j, n_slots, wkc, ks, ke, ci, cj, cd, b, h, full,
             best, arg = S[b, t, h], t
             break
     for q in range(n_tl):
-        t = tl[q]
-        s = _attn_score(S, dE, slot_j, n_slots, wkc, E, ks, ke, ci, cj, cd, b, t, h)
+        t, s = tl[q], sc[q, h]
         if arg < 0 or s > best or (s == best and t < arg):
             best, arg = s, t
     return arg
+
+
+@njit(cache=True, fastmath=False, inline="always")
+def _attn_moved_scores(S, E, dE, slot_j, n_slots, wkc, ks, ke, ci, cj, cd, b, tl, n_tl, sc):
+    """New scores of image b's moved tokens for every head at once, in ``_attn_score``'s order."""
+    for q in range(n_tl):
+        t = tl[q]
+        sc[q] = S[b, t]
+        for r in range(n_slots):
+            v, j = dE[r, b, t], slot_j[r]
+            for h in range(S.shape[2]):
+                sc[q, h] += v * wkc[j, h]
+        for k in range(ks, ke):
+            sc[q, cj[k]] += E[b, t, ci[k]] * cd[k]
 
 
 @njit(cache=True, fastmath=False)
@@ -330,16 +344,17 @@ def _attn_embed(TOK, cs, ce, ci, cj, cd, cb, dE, slot_of, slot_j, tmark, tcnt, t
 
 @njit(cache=True, fastmath=False, inline="always")
 def _attn_image(b, E, S, idx, order, Zf, dE, slot_of, slot_j, n_slots, wkc, ks, ke, ci, cj, cd, heads_on, tmark, tcnt, tl,
-                flag, lst, n_t, cnt, cu, cv):
+                sc, flag, lst, n_t, cnt, cu, cv):
     """One image of the attention front: each head's (possibly new) token and the picked
     features that moved, pushed to the sparse lists; returns the count of moved images."""
     d, H = E.shape[2], S.shape[2]
+    _attn_moved_scores(S, E, dE, slot_j, n_slots, wkc, ks, ke, ci, cj, cd, b, tl[b], tcnt[b], sc)
     for h in range(H):
         t0 = idx[b, h]
         moved0 = tmark[b, t0]
         if heads_on[h] or tcnt[b] > 0:
             t1 = _attn_argmax(S, E, dE, slot_j, n_slots, wkc, ks, ke, ci, cj, cd, b, h, heads_on[h], order, tmark,
-                              tl[b], tcnt[b])
+                              tl[b], tcnt[b], sc)
         else:
             t1 = t0
         if t1 == t0 and not moved0:
@@ -355,7 +370,7 @@ def _attn_image(b, E, S, idx, order, Zf, dE, slot_of, slot_j, n_slots, wkc, ks, 
 
 @njit(cache=True, fastmath=False)
 def _attn_front(TOK, E, S, idx, order, Zf, Wk, cs, ce, ks, ke, ci, cj, cd, cb,
-                dE, slot_of, slot_j, wkc, heads_on, tmark, tcnt, tl, timg, flag, lst, cnt, cu, cv):
+                dE, slot_of, slot_j, wkc, heads_on, tmark, tcnt, tl, timg, sc, flag, lst, cnt, cu, cv):
     """Attention front of one candidate: embedding/position changes ``cs:ce``, key changes
     ``ks:ke``. Fills the sparse lists of the picked-token features that moved; returns the
     count of moved images. Without key changes only images with a moved token are visited."""
@@ -370,7 +385,7 @@ def _attn_front(TOK, E, S, idx, order, Zf, Wk, cs, ce, ks, ke, ci, cj, cd, cb,
     for r in range(B if ke > ks else n_img):
         b = r if ke > ks else timg[r]
         n_t = _attn_image(b, E, S, idx, order, Zf, dE, slot_of, slot_j, n_slots, wkc, ks, ke, ci, cj, cd, heads_on,
-                          tmark, tcnt, tl, flag, lst, n_t, cnt, cu, cv)
+                          tmark, tcnt, tl, sc, flag, lst, n_t, cnt, cu, cv)
     for r in range(n_img):
         b = timg[r]
         for q in range(tcnt[b]):
@@ -403,6 +418,7 @@ def attn_deltas(off, ci, cj, cd, cb, TOK, E, S, idx, order, Zf, nz_off, nz_img, 
         tcnt = np.zeros(B, dtype=np.int64)
         tl = np.empty((B, n), dtype=np.int64)
         timg = np.empty(B, dtype=np.int64)
+        sc = np.empty((n, H), dtype=np.float32)
         flags = np.zeros((2, B), dtype=np.bool_)
         lists = np.empty((2, B), dtype=np.int32)
         cnt = np.zeros((2, B), dtype=np.int32)
@@ -417,7 +433,7 @@ def attn_deltas(off, ci, cj, cd, cb, TOK, E, S, idx, order, Zf, nz_off, nz_img, 
         for p in range(chunk * per, min(pop, (chunk + 1) * per)):
             o = off[3 * p:3 * p + 4]
             n_f = _attn_front(TOK, E, S, idx, order, Zf, Wk, o[0], o[1], o[1], o[2], ci, cj, cd, cb, dE, slot_of, slot_j,
-                              wkc, heads_on, tmark, tcnt, tl, timg, flags[0], lists[0], cnt[0], cu[0], cv[0])
+                              wkc, heads_on, tmark, tcnt, tl, timg, sc, flags[0], lists[0], cnt[0], cu[0], cv[0])
             n_o = _layer(Zf, nz_off, nz_img, nz_val, Wo, Zo, ZoT, Zo, o[2], o[3], ci, cj, cd, cb, 0, one, one, one,
                          flags[0], lists[0], n_f, cnt[0], cu[0], cv[0], flags[1], lists[1], cnt[1], cu[1], cv[1],
                          colz, rowz, rowa, mark, mlist)
