@@ -47,12 +47,18 @@ EXTRA = {M.ArgmaxAttention: dict(hidden=6, heads=3), M.HardMoE: dict(hidden=5, e
 
 @pytest.fixture(scope="module")
 def problems(shared_data):
+    """The tiny problems; numba's and torch's thread counts are restored afterwards (the problems
+    set them, and numba-parallel solver kernels elsewhere depend on them)."""
+    import numba
+    threads = numba.get_num_threads(), torch.get_num_threads()
     out = {}
     for cls in ADAPTERS + [DeepMLP]:
         cfg = dict(hidden=8, batch_size=48, train_subset=1500, val_size=200, data_dir=str(shared_data))
         cfg.update(EXTRA.get(cls, {}))
         out[cls] = cls(cls.Config(**cfg))
-    return out
+    yield out
+    numba.set_num_threads(threads[0])  # numba first: setting it resets torch's count
+    torch.set_num_threads(threads[1])
 
 
 def start_point(p, rng):
