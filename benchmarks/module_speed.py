@@ -150,8 +150,9 @@ def reference(a, ours, P, seed):
         np.save(f"{d}/x.npy", x.numpy())
         np.save(f"{d}/y.npy", y.numpy())
         np.save(f"{d}/population.npy", P.astype(np.float32))
-        json.dump({"hidden": a.hidden, "classes": ours.classes, "steps": a.steps, "beta": ours.config.beta,
-                   "threshold": ours.config.threshold}, open(f"{d}/meta.json", "w"))
+        json.dump({"model": "snn", "layout": [[n, s, list(shape)] for n, s, shape in ours.layout],
+                   "steps": a.steps, "beta": ours.config.beta, "threshold": ours.config.threshold,
+                   "logit_scale": ours.config.logit_scale}, open(f"{d}/meta.json", "w"))
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         return child([a.ref_python, str(HERE / "_polystep_reference.py"), d, str(a.threads), str(a.repeats)], env)
 

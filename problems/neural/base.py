@@ -273,6 +273,8 @@ class NeuralProblem(Problem):
         self.dim = start
         self.domain = Real()
         self._batch_cache = (None, None)
+        if type(self).evaluate_deltas is NeuralProblem.evaluate_deltas and self.incremental_net() is None:
+            self.capabilities = self.capabilities - {"deltas"}  # no sparse path of its own: solvers send LowRank
 
     @classmethod
     def resolve(cls, config=None):
@@ -296,6 +298,11 @@ class NeuralProblem(Problem):
 
     def forward(self, p, x: torch.Tensor, smooth: bool = False) -> torch.Tensor:
         raise NotImplementedError
+
+    def incremental_net(self):
+        """The net as an ``incremental`` description (``MLPNet``, ``AttentionNet``, ``MoENet``) for
+        the exact sparse-change path of ``evaluate_deltas``; None = no such path (low-rank fallback)."""
+        return None
 
     def fan_in(self, name: str, shape: tuple) -> int | None:
         """Fan-in used to scale a block's initial values; None = start at zero (biases)."""
@@ -358,8 +365,13 @@ class NeuralProblem(Problem):
         blocks (a changed entry (i, j) of a matrix is the rank-one term delta e_i e_j^T; a bias is a
         1 x n matrix), so the first layer keeps its shared base product.
 
-        Declared in ``capabilities`` only where a model has a faster path of its own (the SNN's
-        incremental kernel); this conversion is the fallback for direct calls."""
+        Declared in ``capabilities`` only where a model has a faster path of its own: an
+        ``incremental_net`` description (only what a change touches is recomputed, see
+        ``incremental``) or the SNN's kernel; this conversion is the fallback for direct calls."""
+        net = self.incremental_net()
+        if net is not None:
+            from .incremental import evaluate_deltas
+            return evaluate_deltas(self, net, d, seed)
         c, out = self.config.chunk, []
         for i in range(0, len(d), c):  # convert chunk by chunk: u is (chunk, rows, rank)
             o = d.offsets[i:i + c + 1]

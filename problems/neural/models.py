@@ -162,11 +162,12 @@ class Int8MLP(NeuralProblem):
 
     name = "int8-mlp"
     Config = Int8Config
+    capabilities = frozenset({"deltas"})
     arch_defaults = {"ours": {"w_step": 0.0078125}, "paper": {"w_step": 0.01}}
 
     def __init__(self, config=None):
         super().__init__(config)
-        if self.config.arch == "paper":
+        if self.config.arch == "paper":  # only the middle layer is rounded: the first layer's product is shared
             self.capabilities = frozenset({"lowrank"})
 
     def blocks(self):
@@ -191,6 +192,17 @@ class Int8MLP(NeuralProblem):
         h = act(p.linear(x, "w1", "b1", shared=True, weight_fn=wq))
         return p.linear(h, "w2", "b2", shared=False, weight_fn=wq)
 
+    def _quantized(self, W: torch.Tensor) -> torch.Tensor:
+        return fake_quant(W, self.config.w_step, -127, 127)
+
+    def incremental_net(self):
+        from .incremental import Linear, MLPNet
+        c = self.config
+        if c.arch == "paper":  # its quantized bias has no description yet: low-rank path
+            return None
+        return MLPNet((Linear("w1", "b1", "quant-relu", step=c.a_step, hi=255, weight_fn=self._quantized),
+                       Linear("w2", "b2", weight_fn=self._quantized)))
+
 
 # -- binary net ----------------------------------------------------------------------------------
 @dataclass
@@ -207,6 +219,7 @@ class BinaryMLP(NeuralProblem):
 
     name = "binary-mlp"
     Config = BinaryConfig
+    capabilities = frozenset({"deltas"})
     archs = ("ours",)  # no paper variant here
 
     def blocks(self):
@@ -223,6 +236,12 @@ class BinaryMLP(NeuralProblem):
         h = act(p.linear(x, "w1", "b1", shared=True, weight_fn=wq))
         scale = c.logit_scale / c.hidden ** 0.5
         return p.linear(h * scale, "w2", "b2", shared=False, weight_fn=wq)
+
+    def incremental_net(self):
+        from .incremental import Linear, MLPNet
+        c = self.config
+        act, scale = ("sign" if c.binary_activations else "relu"), c.logit_scale / c.hidden ** 0.5
+        return MLPNet((Linear("w1", "b1", act, scale=scale, weight_fn=_sign), Linear("w2", "b2", weight_fn=_sign)))
 
 
 # -- argmax attention ----------------------------------------------------------------------------
@@ -244,7 +263,7 @@ class ArgmaxAttention(NeuralProblem):
 
     name = "argmax-attn"
     Config = AttentionConfig
-    capabilities = frozenset({"lowrank"})
+    capabilities = frozenset({"lowrank", "deltas"})
     arch_defaults = {"ours": {"dataset": "mnist", "hidden": 32}, "paper": {"dataset": "fashion", "hidden": 128}}
 
     def __init__(self, config=None):
@@ -285,6 +304,12 @@ class ArgmaxAttention(NeuralProblem):
         z = torch.relu(picked).reshape(picked.shape[0], picked.shape[1], -1)
         return p.linear(z, "wo", "bo", shared=False)
 
+    def incremental_net(self):
+        from .incremental import AttentionNet, Linear
+        if self.config.arch == "paper":  # slot attention has no description yet: low-rank path
+            return None
+        return AttentionNet("we", "pos", "wk", Linear("wo", "bo"), self.config.patch)
+
 
 # -- staircase activation ------------------------------------------------------------------------
 @dataclass
@@ -298,7 +323,7 @@ class StaircaseMLP(NeuralProblem):
 
     name = "staircase-mlp"
     Config = StaircaseConfig
-    capabilities = frozenset({"lowrank"})
+    capabilities = frozenset({"lowrank", "deltas"})
     arch_defaults = {"ours": {"levels": 4}, "paper": {"levels": 5}}
 
     def __init__(self, config=None):
@@ -324,6 +349,14 @@ class StaircaseMLP(NeuralProblem):
         h = z if smooth else torch.floor(k * z) / k
         return p.linear(h, "w2", "b2", shared=False)
 
+    def incremental_net(self):
+        from .incremental import Linear, MLPNet
+        levels = self.config.levels
+        if self.config.arch == "paper":  # 784-H-H-classes, two staircase layers
+            return MLPNet((Linear("w1", "b1", "staircase", levels=levels), Linear("w2", "b2", "staircase", levels=levels),
+                           Linear("w3", "b3")))
+        return MLPNet((Linear("w1", "b1", "staircase", levels=levels), Linear("w2", "b2")))
+
 
 # -- hard mixture of experts ---------------------------------------------------------------------
 @dataclass
@@ -341,7 +374,7 @@ class HardMoE(NeuralProblem):
 
     name = "hard-moe"
     Config = MoEConfig
-    capabilities = frozenset({"lowrank"})
+    capabilities = frozenset({"lowrank", "deltas"})
     arch_defaults = {"ours": {"hidden": 32}, "paper": {"hidden": 128}}
 
     def __init__(self, config=None):
@@ -376,3 +409,9 @@ class HardMoE(NeuralProblem):
             return torch.einsum("pbe,pbec->pbc", torch.softmax(route, dim=-1), out)
         idx = route.argmax(dim=-1)  # (pop, B)
         return torch.gather(out, 2, idx[..., None, None].expand(-1, -1, 1, out.shape[-1])).squeeze(2)
+
+    def incremental_net(self):
+        from .incremental import Linear, MoENet
+        if self.config.arch == "paper":  # the shared trunk has no description yet: low-rank path
+            return None
+        return MoENet(Linear("wr", "br"), Linear("w1", "b1", "relu"), "w2", "b2")
