@@ -24,6 +24,8 @@ from .problem import Problem
 
 
 class _Wrapped(Problem):
+    default_solver = "auto"  # a CMA-class generalist chosen by domain/dimension/budget (docs/choosing.md)
+
     def __init__(self, dim: int, domain: Domain | None, name: str, x0, strict: bool, stochastic: bool):
         if not isinstance(dim, (int, np.integer)) or dim < 1:
             raise ValueError(f"dim must be a positive integer, got {dim!r}")

@@ -23,6 +23,7 @@ class RealConfig:
 
 class _RealFunction(Problem):
     Config = RealConfig
+    default_solver = "auto"
     bound = None  # half-width of the box, None = unbounded
 
     def __init__(self, config: RealConfig | None = None):
@@ -106,6 +107,7 @@ class OneMax(Problem):
     """Loss = number of zero bits."""
 
     name = "onemax"
+    default_solver = "auto"
     Config = BinaryConfig
     capabilities = frozenset({"deltas"})
 
@@ -142,6 +144,7 @@ class Trap(Problem):
     Loss = sum over blocks of (k - score), 0 at all ones."""
 
     name = "trap"
+    default_solver = "auto"
     Config = TrapConfig
 
     def __init__(self, config: TrapConfig | None = None):
