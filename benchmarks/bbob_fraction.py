@@ -32,9 +32,9 @@ TARGETS = 10.0 ** np.linspace(2, -8, 51)
 
 
 def f_opt(suite_name: str, fn: int, dim: int, inst: int) -> float:
-    """f at the problem's optimal solution (see the module docstring for why not final_target_fvalue1)."""
-    import cocoex
-    problem = _problem(cocoex.Suite(suite_name, "", f"dimensions:{dim} instance_indices:{inst}"), fn)
+    """f at the problem's optimal solution (see the module docstring for why not final_target_fvalue1;
+    ``bbob`` only: ``_best_parameter`` crashes on ``bbob-largescale`` in cocoex 2.8)."""
+    problem = get_problem(suite_name, fn, dim, inst)
     with tempfile.TemporaryDirectory() as tmp:
         cwd = os.getcwd()
         os.chdir(tmp)
@@ -46,11 +46,15 @@ def f_opt(suite_name: str, fn: int, dim: int, inst: int) -> float:
     return float(problem(np.atleast_1d(xopt)))
 
 
-def _problem(suite, fn: int):
+def get_problem(suite_name: str, fn: int, dim: int, inst: int):
+    """One cocoex problem; an error naming it when the suite lacks that dimension (cocoex would
+    otherwise clip the dimension range silently)."""
+    import cocoex
+    suite = cocoex.Suite(suite_name, "", f"dimensions:{dim} instance_indices:{inst} function_indices:{fn}")
     for p in suite:
-        if p.id_function == fn:
+        if p.dimension == dim and p.id_function == fn:
             return p
-    raise ValueError(f"function {fn} not in suite")
+    raise SystemExit(f"suite {suite_name} has no function {fn} in dimension {dim} (bbob: 2 3 5 10 20 40)")
 
 
 def run_ours(spec: str, problem, budget: int, seed: int) -> float:
@@ -89,12 +93,11 @@ def run_pycma(problem, budget: int, seed: int) -> float:
 
 def measure(solver: str, dim: int, functions, instances, budget_factor: int) -> np.ndarray:
     """reached[f, i, t]: target t met on (function f, instance i)."""
-    import cocoex
     out = np.zeros((len(functions), len(instances), TARGETS.size), bool)
     for a, fn in enumerate(functions):
         for b, inst in enumerate(instances):
             fo = f_opt("bbob", fn, dim, inst)
-            problem = _problem(cocoex.Suite("bbob", "", f"dimensions:{dim} instance_indices:{inst}"), fn)
+            problem = get_problem("bbob", fn, dim, inst)
             budget = budget_factor * dim
             best = run_pycma(problem, budget, inst) if solver == "pycma-bipop" else run_ours(solver, problem, budget, inst)
             out[a, b] = best - fo <= TARGETS
