@@ -139,3 +139,26 @@ def test_binary_domain_is_refused_in_one_line():
     from blackbox.domain import Binary
     with pytest.raises(ValueError, match="does not handle binary"):
         CMAES(Spec(3, Binary()), CMAESConfig())
+
+
+def test_noise_table_sep_reaches_targets_and_resumes(tmp_path):
+    from blackbox.population import NoiseWindows
+    best, state, solver = run(sphere, 30, 8000, covariance="sep", noise="table")
+    assert solver.table and best < 1e-8
+    request, asked = solver.ask(state)
+    assert isinstance(request, NoiseWindows) and "offsets" in asked
+    path = str(tmp_path / "s.npz")
+    ckpt.save(path, asked, {}, {})
+    loaded, _, _ = ckpt.load(path)
+    losses = sphere(request.dense())
+    a, b = solver.tell(asked, request, losses), solver.tell(loaded, request, losses)
+    np.testing.assert_array_equal(a["mean"], b["mean"])
+    np.testing.assert_array_equal(a["cov"], b["cov"])
+
+
+def test_noise_table_is_automatic_only_for_large_open_sep():
+    assert CMAES(Spec(20_000, Real()), CMAESConfig()).table
+    assert not CMAES(Spec(20_000, Real(-1, 1)), CMAESConfig()).table
+    assert not CMAES(Spec(50, Real()), CMAESConfig()).table
+    with pytest.raises(ValueError, match="cmaes: noise must be seeded or auto unless"):
+        CMAES(Spec(20, Real(-1, 1)), CMAESConfig(covariance="sep", noise="table"))

@@ -29,6 +29,12 @@ the mean is shifted by whole periods back next to the box (that leaves every phe
 Integer domains: the same search on the real relaxation, candidates rounded (the lattice; a flat
 generation inflates sigma, as pycma does, so the search does not freeze between lattice points).
 
+Large dimensions: with sep covariance on an open real domain from ``table_min_dim`` coordinates on
+(or ``noise="table"``), the samples are windows of the shared seeded float32 noise table (as
+``es``/``snes``): ``ask`` returns a ``NoiseWindows`` request (mean, per-coordinate scale sigma * D,
+offsets) in O(pop), and ``tell`` reads back only the mu best windows, so one generation at d = 1e5,
+pop 100 is a few passes over mu x d float32 numbers (``benchmarks/solver_overhead.py`` for the timing).
+
 Measured against pycma on BBOB: see docs/choosing.md (benchmarks/bbob_fraction.py).
 """
 from __future__ import annotations
@@ -38,7 +44,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..population import Dense
+from ..noise import noise_table, windows
+from ..population import Dense, NoiseWindows
 from ..solver import Solver
 from .common import check
 
@@ -56,6 +63,9 @@ class CMAESConfig:
     max_restarts: int = 100  # restarts allowed in one run (then the criteria are ignored)
     tol_fun: float = 1e-11  # TolFun: range of recent best values and of this generation's values
     tol_x: float = 1e-11  # TolX: all std devs and path components below tol_x x sigma0
+    noise: str = "auto"  # sep samples: table (NoiseWindows of a shared float32 table), seeded, or auto (table from table_min_dim on open domains)
+    table_min_dim: int = 10_000  # noise=auto: the table from this dimension on (sep, open real domain)
+    noise_seed: int = 12345  # seed of the shared noise table (as es/snes)
 
 
 def expected_norm(n: int) -> float:
@@ -117,6 +127,23 @@ class CMAES(Solver):
         check(o, c.max_restarts >= 0, "max_restarts", c.max_restarts, ">= 0")
         check(o, c.tol_fun >= 0, "tol_fun", c.tol_fun, ">= 0")
         check(o, c.tol_x >= 0, "tol_x", c.tol_x, ">= 0")
+        check(o, c.noise in ("auto", "table", "seeded"), "noise", c.noise, "auto, table or seeded")
+        dom = self.spec.domain
+        open_real = dom.kind == "real" and dom.low is None and dom.high is None
+        check(o, c.noise != "table" or (self.sep and open_real), "noise", c.noise,
+              "seeded or auto unless the covariance is sep and the domain an open real one (bounds mirror dense rows)")
+
+    @property
+    def table(self) -> bool:
+        """Sample from the shared noise table (sep, open real domain): ask costs O(pop), the request
+        ships offsets, tell reads only the mu best windows."""
+        c, dom = self.config, self.spec.domain
+        open_real = dom.kind == "real" and dom.low is None and dom.high is None
+        return c.noise == "table" or (c.noise == "auto" and self.sep and open_real and self.spec.dim >= c.table_min_dim)
+
+    @property
+    def table_size(self) -> int:
+        return max(1 << 22, 4 * self.spec.dim)
 
     # -- configuration derived from the spec ---------------------------------------------------
     @property
@@ -167,6 +194,8 @@ class CMAES(Solver):
 
     # -- ask / tell ----------------------------------------------------------------------------
     def _ask(self, state):
+        if self.table:
+            return self._ask_table(state)
         z = self.rng(state).standard_normal((int(state["lam"]), self.spec.dim))
         y = z * state["D"] if self.sep else (z * state["D"]) @ state["B"].T
         geno = state["mean"] + state["sigma"] * y
@@ -174,12 +203,29 @@ class CMAES(Solver):
         new["geno"] = geno
         return Dense(self.phenotype(geno)), new
 
+    def _ask_table(self, state):
+        lam, n = int(state["lam"]), self.spec.dim
+        new = dict(state)
+        new["offsets"] = offs = self.rng(state).integers(0, self.table_size - n + 1, lam)
+        new["scale"] = scale = (float(state["sigma"]) * state["D"]).astype(np.float32)
+        request = NoiseWindows(state["mean"], offs, np.ones(lam, np.int8), scale, self.config.noise_seed,
+                               self.table_size, self.spec.domain)
+        return request, new
+
+    def _steps(self, new, order) -> np.ndarray:
+        """The sorted steps y = (x - mean) / sigma the update needs (sep: only the mu best rows);
+        takes the asked samples out of ``new``."""
+        sigma, rows = float(new["sigma"]), order if not self.sep else order[:int(new["lam"]) // 2]
+        if self.table:
+            eps = windows(noise_table(self.config.noise_seed, self.table_size), self.spec.dim)[new.pop("offsets")[rows]]
+            return eps * (new.pop("scale") / np.float32(sigma))
+        return (new.pop("geno")[rows] - new["mean"]) / sigma
+
     def _tell(self, state, request, losses):
         new = dict(state)
-        geno = new.pop("geno")
         losses = np.where(np.isfinite(losses), losses, np.inf)
         order = np.argsort(losses, kind="stable")
-        new.update(self._update(state, geno[order], losses[order]))
+        new.update(self._update(state, self._steps(new, order), losses[order]))
         lam = int(state["lam"])
         key = "evals_large" if state["regime"] == "large" else "evals_small"
         new[key] = int(state[key]) + lam
@@ -189,13 +235,13 @@ class CMAES(Solver):
         new["x"] = self.phenotype(new["mean"])
         return new
 
-    def _update(self, state, geno, f) -> dict:
-        """One generation of the CMA update on genotypes sorted by loss ``f``."""
+    def _update(self, state, y, f) -> dict:
+        """One generation of the CMA update on the steps ``y`` sorted by loss ``f`` (sep: mu rows)."""
         n, lam = self.spec.dim, int(state["lam"])
         p = weights(lam, n, self.sep, self.config.active)
         sigma, mean = float(state["sigma"]), state["mean"]
-        y = (geno - mean) / sigma
-        yw = p["w"][:p["mu"]] @ y[:p["mu"]]
+        mu_w = p["w"][:p["mu"]].astype(y.dtype)  # float32 rows (noise table): stay on the BLAS path
+        yw = (mu_w @ y[:p["mu"]]).astype(np.float64)
         inv_sqrt = self._inv_sqrt(state)
         ps = (1 - p["cs"]) * state["ps"] + math.sqrt(p["cs"] * (2 - p["cs"]) * p["mueff"]) * inv_sqrt(yw)
         gen = int(state["run_gen"]) + 1
@@ -208,7 +254,7 @@ class CMAES(Solver):
             w[neg] *= n / np.maximum(np.sum(inv_sqrt(y[neg]) ** 2, axis=1), 1e-300)
         decay = 1 + p["c1"] * (1 - hs) * p["cc"] * (2 - p["cc"]) - p["c1"] - p["cmu"] * p["w"].sum()
         if self.sep:
-            cov = decay * state["cov"] + p["c1"] * pc * pc + p["cmu"] * (w @ (y * y))
+            cov = decay * state["cov"] + p["c1"] * pc * pc + p["cmu"] * (mu_w @ np.square(y[:p["mu"]])).astype(np.float64)
         else:
             cov = decay * state["cov"] + p["c1"] * np.outer(pc, pc) + p["cmu"] * (y.T * w) @ y
             cov = (cov + cov.T) / 2
