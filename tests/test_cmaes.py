@@ -69,9 +69,12 @@ def test_termination_triggers_restarts_and_ipop_doubles_the_population():
 
 def test_bipop_alternates_with_small_populations():
     regimes = []
-    run(sphere, 5, 20000, watch=lambda x, s: regimes.append((str(s["regime"]), int(s["lam"]))), restarts="bipop")
-    small = [lam for r, lam in regimes if r == "small"]
-    assert small and max(small) <= max(lam for r, lam in regimes if r == "large")
+    run(sphere, 5, 20000, restarts="bipop", watch=lambda x, s: regimes.append(
+        (str(s["regime"]), int(s["lam"]), int(s["run_gen"]), int(s["last_large_evals"]))))
+    small = [r for r in regimes if r[0] == "small"]
+    assert small and max(r[1] for r in small) <= max(r[1] for r in regimes if r[0] == "large")
+    # a small run gets at most half the evaluations of the last large run (plus the generation that crosses it)
+    assert all(gen * lam <= 0.5 * last + lam for _, lam, gen, last in small)
 
 
 def test_bounds_are_respected_by_every_candidate():
