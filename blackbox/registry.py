@@ -93,6 +93,8 @@ for _n, _t, _s in [
     ("snes", "blackbox.solvers.es:SNES", "separable natural evolution strategy (per-coordinate sigma)"),
     ("cge", "blackbox.solvers.cge:CGE", "coordinate-wise finite-difference gradient estimate + Adam/SGD (DeepZero)"),
     ("ga", "blackbox.solvers.ga:GA", "elitist GA of small deltas, bandit-chosen operators (Private-GSD style)"),
+    ("cmaes", "blackbox.solvers.cmaes:CMAES", "CMA-ES on explicit state: full/sep covariance, BIPOP/IPOP restarts, mirrored bounds"),
+    ("auto", "blackbox.solvers.auto:Auto", "chooses a solver by domain, dimension, budget and noise (docs/choosing.md)"),
     ("sls", "blackbox.problems.maxsat.sls:SLS", "MAX-SAT local search: probSAT / SATLike-style clause weighting (native, binary)"),
     # reference baselines (baselines/): what the solvers above are compared against
     ("openai-es", "blackbox.baselines.openai_es:OpenAIES", "baseline: OpenAI-ES as published (Salimans et al. 2017 settings)"),

@@ -48,12 +48,13 @@ class Result:
     budget: dict = field(default_factory=dict)
     checkpoint: str | None = None
     threads: dict = field(default_factory=dict)  # numba / torch / BLAS threads in force at the end (threads.counts)
+    solver_choice: str = ""  # solver.describe(): the name plus what a choosing solver (auto) picked
 
     def to_json(self, inline_limit: int = 10_000) -> dict:
         d = {k: getattr(self, k) for k in (
             "problem", "solver", "seed", "best_loss", "metrics", "test_metrics", "evals", "generations",
             "wall_time", "stopped", "selected_by", "failures", "first_error", "validation_evals", "redispatched",
-            "problem_config", "solver_config", "budget", "checkpoint", "threads", "history")}
+            "problem_config", "solver_config", "budget", "checkpoint", "threads", "solver_choice", "history")}
         d["dim"] = int(self.best_x.size)
         if self.best_x.size <= inline_limit:
             d["best_x"] = self.best_x.tolist()
@@ -191,4 +192,4 @@ class RunRecord:
                       selected_by=how, history=self.history, failures=self.failures,
                       first_error=self.first_error, validation_evals=self.validation_evals,
                       problem_config=self._problem_cfg, solver_config=self._solver_cfg, budget=budget,
-                      checkpoint=checkpoint, threads=threads.counts())
+                      checkpoint=checkpoint, threads=threads.counts(), solver_choice=solver.describe(self.state))

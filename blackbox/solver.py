@@ -44,11 +44,13 @@ class Spec:
     domain: Domain
     capabilities: frozenset = frozenset()
     layout: tuple = ()
+    stochastic: bool = False  # the losses depend on the generation's data seed (noisy to a solver)
 
     @classmethod
     def of(cls, problem) -> "Spec":
         layout = tuple((str(n), int(s), tuple(int(d) for d in shp)) for n, s, shp in problem.layout)
-        return cls(int(problem.dim), problem.domain, frozenset(problem.capabilities), layout)
+        return cls(int(problem.dim), problem.domain, frozenset(problem.capabilities), layout,
+                   bool(problem.stochastic))
 
 
 @dataclass
@@ -138,6 +140,11 @@ class Solver:
     def recommend(self, state: State) -> np.ndarray:
         """The solver's current point (mean, centre, elite): what it would return right now."""
         return state["x"]
+
+    def describe(self, state: State) -> str:
+        """What the result and the summary call this run's solver: its name, plus the delegate a
+        choosing solver picked ("auto (cmaes-full)")."""
+        return self.name
 
     def best(self, state: State) -> tuple:
         """Native solvers: (best solution, its loss) found so far (the driver tracks ask/tell ones)."""

@@ -75,6 +75,8 @@ def _not_a_number(v) -> str | None:
 
 
 class _Wrapped(Problem):
+    default_solver = "auto"  # a CMA-class generalist chosen by domain/dimension/budget (docs/choosing.md)
+
     def __init__(self, dim: int, *, domain, name: str, x0, strict: bool, stochastic: bool,
                  timeout: float | None = None, workers: int = 1):
         if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool) or dim < 1:

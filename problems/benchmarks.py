@@ -24,6 +24,7 @@ class RealConfig:
 
 class _RealFunction(Problem):
     Config = RealConfig
+    default_solver = "auto"
     bound = None  # half-width of the box, None = unbounded
 
     def __init__(self, config: RealConfig | None = None):
@@ -108,6 +109,7 @@ class OneMax(Problem):
     """Loss = number of zero bits."""
 
     name = "onemax"
+    default_solver = "auto"
     Config = BinaryConfig
     capabilities = frozenset({"deltas"})
 
@@ -145,6 +147,7 @@ class Trap(Problem):
     Loss = sum over blocks of (k - score), 0 at all ones."""
 
     name = "trap"
+    default_solver = "auto"
     Config = TrapConfig
 
     def __init__(self, config: TrapConfig | None = None):
