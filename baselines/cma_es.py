@@ -9,9 +9,13 @@ holds only arrays and numbers, so the state stores that object **serialized with
 uint8 array** (``state["cma"]``): this baseline's checkpoint is pycma's own format, readable by
 the same pycma version only (the version is recorded in ``state["cma_version"]``). The state is
 the strategy between generations: ``ask`` returns the state unchanged, and ``tell`` replays the
-generation's ``ask`` (same seed, same draws) when it is not handed the live object that asked, so
-serialization costs one pickle round trip per generation and nothing else travels between ask
-and tell.
+generation's ``ask`` (same seed, same draws) when it is not handed the live object that asked.
+The live object stays in memory from one generation to the next (keyed by the identity of the
+state's array), so a generation costs one ``pickle.dumps`` of O(dim) numbers: the population
+buffers pycma keeps (pop x dim floats, rewritten before they are read again) are left out of the
+bytes, and nothing is unpickled unless the state did not come from this solver's last call (a
+resumed run, a copied state). tests/test_cma_overhead.py checks that a run resumed from the bytes
+at any generation continues bit for bit like the live one.
 
 Reproducibility. pycma draws its samples from numpy's global generator; ``ask`` seeds that
 generator from ``self.rng(state)`` (a function of run seed and generation) around the call and
@@ -123,17 +127,32 @@ class CMAES(Solver):
             es.tell(list(z), [float(v) for v in np.asarray(losses, np.float64)])
         new = dict(state)
         new["cma"] = _dump(es)
-        es = _load(new["cma"])  # continue on the round-tripped object, as a resumed run does:
-        self._live = ("told", new["cma"], es, None)  # pickle's sharing of objects then matches
+        self._live = ("told", new["cma"], es, None)  # the live object goes on (a resumed run: its copy)
         mean = np.asarray(es.result.xfavorite, np.float64)  # the mean in problem coordinates
         new["x"] = (mean > 0).astype(np.int8) if self.binary else self.spec.domain.project(mean)
         new["sigma"] = float(es.sigma)
         return new
 
 
+# pycma attributes that hold this generation's population (pop x dim floats each) and are
+# rewritten before they are read again (``ary`` at the next ask, ``pop_sorted`` and ``_tell2_args``
+# in the next tell): left out of the stored bytes, which then hold O(dim) numbers, not O(pop x dim).
+_TRANSIENT = {"ary": [], "pop_sorted": None, "_tell2_args": None}
+
+
 def _dump(es) -> np.ndarray:
+    """The strategy as pickled bytes in a uint8 array, without its population buffers. The live
+    object is left as it was."""
     _freeze_timers(es)
-    return np.frombuffer(pickle.dumps(es, protocol=pickle.HIGHEST_PROTOCOL), np.uint8).copy()
+    held = {k: getattr(es, k) for k in _TRANSIENT if hasattr(es, k)}
+    try:
+        for k in held:
+            setattr(es, k, _TRANSIENT[k])
+        blob = pickle.dumps(es, protocol=pickle.HIGHEST_PROTOCOL)
+    finally:
+        for k, v in held.items():
+            setattr(es, k, v)
+    return np.frombuffer(blob, np.uint8).copy()
 
 
 def _freeze_timers(es) -> None:

@@ -249,7 +249,7 @@ def test_polystep_samples_particles_when_asked_and_without_deltas():
 # -- ES ---------------------------------------------------------------------------------------------
 def test_openai_es_preset_is_the_paper_setting_and_keeps_only_offsets():
     c = openai_es_config()
-    assert (c.lr, c.weight_decay, c.sigma_start, c.sigma_end, c.sigma_schedule) == (0.01, 0.005, 0.02, 0.02, "constant")
+    assert (c.lr, c.weight_decay, c.sigma0, c.sigma_end, c.sigma_schedule) == (0.01, 0.005, 0.02, 0.02, "constant")
     assert c.antithetic and c.fitness == "centered_ranks" and c.noise == "table"
     prob = real(Sphere, 50)
     es = ES(Spec.of(prob), c)

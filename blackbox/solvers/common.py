@@ -129,7 +129,6 @@ def renamed_option(owner: str, config, old: str, new: str = "sigma0") -> None:
     value = getattr(config, old)
     if value is None:
         return
-    check(owner, value > 0, old, value, "> 0")
     import warnings
     warnings.warn(f"{owner}: option {old} is deprecated, use {new}", FutureWarning, stacklevel=4)
     current = getattr(config, new)
@@ -137,6 +136,13 @@ def renamed_option(owner: str, config, old: str, new: str = "sigma0") -> None:
         raise ValueError(f"{owner}: {old}={value} and {new}={current} disagree; give {new} only "
                          f"({old} is its deprecated name)")
     setattr(config, new, value)
+
+
+def check_sigma0(owner: str, config, old: str) -> None:
+    """The range check of ``sigma0``, naming the option the user gave (the old name if that one)."""
+    if getattr(config, old) is not None:
+        check(owner, config.sigma0 > 0, old, config.sigma0, "> 0")
+    check(owner, config.sigma0 > 0, "sigma0", config.sigma0, "> 0 (or 0 = from the domain)")
 
 
 def initial_step(sigma0: float, domain, fallback: float) -> tuple[float, str]:

@@ -35,7 +35,7 @@ from ..noise import noise_table, windows
 from ..population import Dense, NoiseWindows, gaussian_candidates
 from ..solver import Solver
 from .common import (OptimizerConfig, centered_ranks, check, check_optimizer, check_schedule,
-                     optimizer_state, optimizer_step, renamed_option, resolve_sigma0, schedule)
+                     optimizer_state, optimizer_step, renamed_option, check_sigma0, resolve_sigma0, schedule)
 
 
 @dataclass
@@ -84,7 +84,7 @@ class _Gaussian(Solver):
         check(o, c.popsize >= 0, "popsize", c.popsize, ">= 0")
         check(o, c.popsize == 0 or c.popsize >= 2, "popsize", c.popsize, ">= 2 (or 0 = auto)")
         check(o, not (c.antithetic and c.popsize % 2), "popsize", c.popsize, "even when antithetic")
-        check(o, c.sigma0 > 0, "sigma0", c.sigma0, "> 0 (or 0 = from the domain)")
+        check_sigma0(o, c, "sigma_start")
         check(o, c.sigma_end > 0, "sigma_end", c.sigma_end, "> 0 (or 0 = sigma0)")
         check_schedule(o, "sigma", c.sigma_schedule, c.sigma0, c.sigma_end)
         check(o, c.horizon >= 1, "horizon", c.horizon, ">= 1")

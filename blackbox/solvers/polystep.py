@@ -101,7 +101,6 @@ def _renamed_radius(config, old: str) -> None:
     value = getattr(config, old)
     if value is None:
         return
-    check("polystep", value > 0, old, value, "> 0")
     warnings.warn(f"polystep: option {old} is deprecated, use sigma0 (the initial probe and step radius)",
                   FutureWarning, stacklevel=4)
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..population import Dense, Deltas
 from ..solver import Solver
-from .common import renamed_option, resolve_sigma0
+from .common import check_sigma0, renamed_option, resolve_sigma0
 
 SIGMA0_OPEN = 0.1  # the step on open domains (the old default of ``sigma``)
 
@@ -38,8 +38,7 @@ class RandomSearch(Solver):
         c = self.config
         if c.popsize < 1:
             raise ValueError(f"random: popsize must be >= 1, got {c.popsize}")
-        if c.sigma0 <= 0:
-            raise ValueError(f"random: sigma0 must be > 0 (or 0 = from the domain), got {c.sigma0}")
+        check_sigma0("random", c, "sigma")
         if not 0 < c.flip_rate <= 1:
             raise ValueError(f"random: flip_rate must be in (0, 1], got {c.flip_rate}")
 
