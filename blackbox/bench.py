@@ -131,8 +131,12 @@ def _seeds(text: str) -> list:
 
 
 def algorithm_name(solver: str, config: dict) -> str:
-    """A file-safe COCO algorithm name: the solver and its settings."""
+    """A file-safe COCO algorithm name: the solver and its settings, or, past 40 characters (COCO
+    aborts the process on long names), the solver and a hash of its settings."""
     name = solver + "".join(f"_{k}={v}" for k, v in sorted(config.items()))
+    if len(name) > 40:
+        import hashlib
+        name = f"{solver}_{hashlib.sha1(name.encode()).hexdigest()[:8]}"
     return re.sub(r"[^A-Za-z0-9_.=+-]", "-", name)
 
 

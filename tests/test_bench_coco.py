@@ -42,6 +42,13 @@ def test_cli_and_existing_output_refused(tmp_path):
     assert r.exit_code == 2 and "exists already" in r.output
 
 
+def test_long_settings_get_a_short_algorithm_name():
+    from blackbox.bench import algorithm_name
+    assert algorithm_name("es", {"sigma0": 1}) == "es_sigma0=1"
+    long = algorithm_name("es", {f"option_{i}": "x" * 10 for i in range(8)})
+    assert long.startswith("es_") and len(long) <= 40
+
+
 def test_bad_ranges_and_suite(tmp_path):
     r = CliRunner().invoke(cli, ["bench", "coco", "--solver", "random", "--dims", "two", "--out", str(tmp_path)])
     assert r.exit_code == 2 and "--dims" in r.output
