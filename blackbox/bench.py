@@ -154,6 +154,9 @@ def run_coco(solver: str, config: dict | None = None, *, suite: str = "bbob", di
     if budget_mult <= 0:
         raise click.BadParameter(f"must be > 0, got {budget_mult}", param_hint="--budget-mult")
     config = dict(config or {})
+    from .registry import solver_class
+    from .solver import build_config
+    build_config(solver_class(solver).Config, config, f"solver {solver}")  # bad names: before COCO writes
     alg = algorithm_name(solver, config)
     os.makedirs(out, exist_ok=True)
     options = (f"dimensions: {_ranges(dims, '--dims')} function_indices: {_ranges(functions, '--functions')} "
