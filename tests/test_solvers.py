@@ -78,8 +78,8 @@ def test_piecewise_constant_loss_polystep_keeps_improving_where_es_and_cge_stall
     prob = real(Staircase, 20)
     start = float(prob.evaluate(prob.initial(np.random.default_rng(0))[None])[0])
     poly, _, n_poly, _ = run("polystep", prob, evals=5000, horizon=160)
-    es_small, _, n_es, _ = run("es", prob, evals=5000, sigma_start=0.001, sigma_end=0.001)
-    es_mid, _, _, _ = run("es", prob, evals=5000, sigma_start=0.01, sigma_end=0.01)
+    es_small, _, n_es, _ = run("es", prob, evals=5000, sigma0=0.001, sigma_end=0.001)
+    es_mid, _, _, _ = run("es", prob, evals=5000, sigma0=0.01, sigma_end=0.01)
     cge_fwd, _, n_cge, _ = run("cge", prob, evals=5000)
     cge_cen, _, _, _ = run("cge", prob, evals=5000, difference="central")
     assert abs(n_poly - n_es) < 100 and abs(n_poly - n_cge) < 100
@@ -281,7 +281,7 @@ def test_es_requests_are_exactly_the_dense_rows(cls, antithetic, prob, sigma, no
     """Table noise travels as NoiseWindows (offsets + signs), seeded noise as Dense rows; either
     way the rows are bit-for-bit the reference arithmetic, whole, chunked and one candidate at a time."""
     solver = cls(Spec.of(prob), cls.Config(popsize=10, antithetic=antithetic, noise=noise, noise_table_size=1000,
-                                            sigma_start=sigma, sigma_end=sigma))
+                                            sigma0=sigma, sigma_end=sigma))
     state = solver.init(prob.initial(np.random.default_rng(1)), 5)
     ev = InProcessEvaluator()
     for g in range(4):
