@@ -10,8 +10,10 @@ from blackbox.domain import Binary, Integer, Real
 from blackbox.registry import solver_class
 from blackbox.solver import Spec, build_config
 from blackbox.solvers.common import SIGMA0_FRACTION
+from blackbox.solvers.polystep import SIGMA0_FRACTION as POLYSTEP_FRACTION
 
 OLD_DEFAULT = {"random": 0.1, "es": 0.1, "snes": 0.5, "polystep": 1.0}
+FRACTION = {"random": SIGMA0_FRACTION, "es": SIGMA0_FRACTION, "snes": SIGMA0_FRACTION, "polystep": POLYSTEP_FRACTION}
 OLD_NAMES = {"random": ["sigma"], "es": ["sigma_start"], "snes": ["sigma_start"],
              "polystep": ["probe_radius_start", "step_radius_start"]}
 
@@ -24,7 +26,7 @@ def make(name, domain, dim=6, **overrides):
 @pytest.mark.parametrize("name", sorted(OLD_DEFAULT))
 def test_sigma0_from_bounds_else_old_default(name):
     s = make(name, Real(-5, 5))
-    assert s.config.sigma0 == pytest.approx(SIGMA0_FRACTION * 10) and "range" in s.sigma0_source
+    assert s.config.sigma0 == pytest.approx(FRACTION[name] * 10) and "range" in s.sigma0_source
     assert make(name, Real()).config.sigma0 == OLD_DEFAULT[name]
     assert make(name, Real(0, None)).config.sigma0 == OLD_DEFAULT[name]  # half-open: no range
     assert make(name, Real(-5, 5), sigma0=0.7).config.sigma0 == 0.7
@@ -33,7 +35,7 @@ def test_sigma0_from_bounds_else_old_default(name):
 @pytest.mark.parametrize("name", sorted(OLD_DEFAULT))
 def test_sigma0_stated_in_the_result(name):
     r = blackbox.solve("rastrigin", name, problem_config={"dim": 4}, evals=200, seed=0)
-    assert r.solver_config["sigma0"] == pytest.approx(SIGMA0_FRACTION * 2 * 5.12)
+    assert r.solver_config["sigma0"] == pytest.approx(FRACTION[name] * 2 * 5.12)
     r = blackbox.solve("sphere", name, problem_config={"dim": 4}, evals=200, seed=0)  # open domain
     assert r.solver_config["sigma0"] == OLD_DEFAULT[name]
 
@@ -89,3 +91,17 @@ def test_check_point_names_the_coordinate():
     with pytest.raises(ValueError, match=r"coordinate 0 is 11, outside the integer domain \[0, 10\]"):
         Integer(0, 10).check_point([11])
     Real().check_point(np.array([1e300, -1e300]))
+
+
+# tests/test_pinned_results.py before issue 16 (seed 3, rastrigin dim 10 -- a bounded domain --, 2000 evals)
+OLD_PINS = {"random": (32.63793802727412, 2016, -7.93138905471208),
+            "polystep": (3.9798362284459188, 2000, 8.813559471132493e-08),
+            "es": (28.31700493853596, 2000, -6.00639059447464),
+            "snes": (8.804940560364813, 2000, 0.1581585679848394)}
+
+
+@pytest.mark.parametrize("name", sorted(OLD_PINS))
+def test_old_default_as_sigma0_reproduces_the_old_pins(name):
+    r = blackbox.solve("rastrigin", name, {"sigma0": OLD_DEFAULT[name]}, problem_config={"dim": 10},
+                       evals=2000, seed=3)
+    assert (r.best_loss, r.evals, float(np.sum(r.best_x))) == OLD_PINS[name]

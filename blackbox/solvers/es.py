@@ -44,7 +44,7 @@ class ESConfig(OptimizerConfig):
 
     popsize: int = 0  # candidates per generation (even when antithetic); 0 = auto max(16, 4 + 3 ln dim)
     antithetic: bool = True  # evaluate mean + sigma*eps and mean - sigma*eps as a pair
-    sigma0: float = 0.0  # perturbation std at step 0; 0 = 0.2 x (high - low) on a bounded real domain, else 0.1
+    sigma0: float = 0.0  # perturbation std at step 0; 0 = 0.05 x (high - low) on a bounded real domain, else 0.1
     sigma_end: float = 0.0  # perturbation std at the horizon; 0 = sigma0
     sigma_schedule: str = "constant"  # constant, linear, cosine or geometric
     horizon: int = 1000  # steps over which the sigma schedule runs
@@ -211,7 +211,7 @@ class SNESConfig:
 
     popsize: int = 0  # candidates per generation; 0 = auto max(16, 4 + 3 ln dim)
     antithetic: bool = True  # mirrored samples mean +- sigma*eps
-    sigma0: float = 0.0  # initial per-coordinate std; 0 = 0.2 x (high - low) on a bounded real domain, else 0.5
+    sigma0: float = 0.0  # initial per-coordinate std; 0 = 0.05 x (high - low) on a bounded real domain, else 0.5
     sigma_end: float = 0.0  # the sigma schedule scales the adapted sigma by sigma_end/sigma0 at the horizon; 0 = sigma0
     sigma_schedule: str = "constant"  # constant, linear, cosine or geometric
     horizon: int = 1000  # steps over which the sigma schedule runs

@@ -33,7 +33,7 @@ the many patterns towards all-zeros wins).
 
 Schedules: ``eps``, ``probe_radius`` and ``step_radius`` each have a start, ``*_end`` and
 ``*_schedule`` (constant, linear, cosine, geometric) over ``horizon`` steps; both radii start at
-``sigma0`` (0 = 0.2 x the range of a bounded real domain, else 1; the deprecated
+``sigma0`` (0 = 0.1 x the range of a bounded real domain, else 1; the deprecated
 ``probe_radius_start`` / ``step_radius_start`` still set one radius each).
 
 Targets reached by the defaults with ``horizon`` = the number of steps (tests/test_solvers.py,
@@ -56,6 +56,7 @@ from ..solver import Solver
 from .common import DENSE_BUDGET, check, check_schedule, csr_offsets, resolve_sigma0, schedule
 
 POLYTOPES = ("simplex", "orthoplex", "cube")
+SIGMA0_FRACTION = 0.1  # sigma0 = this x (high - low) on a bounded real domain (BBOB d5: see common.SIGMA0_FRACTION)
 
 
 @dataclass
@@ -69,7 +70,7 @@ class PolyStepConfig:
     eps_start: float = 1.0  # softmax temperature, in units of the within-particle loss spread
     eps_end: float = 1.0  # temperature at the horizon
     eps_schedule: str = "constant"  # constant, linear, cosine or geometric
-    sigma0: float = 0.0  # initial probe and step radius; 0 = 0.2 x (high - low) on a bounded real domain, else 1
+    sigma0: float = 0.0  # initial probe and step radius; 0 = 0.1 x (high - low) on a bounded real domain, else 1
     probe_radius_end: float = 0.001  # probe radius (distance of the probed vertices from the particle) at the horizon
     probe_radius_schedule: str = "cosine"  # constant, linear, cosine or geometric
     step_radius_end: float = 0.001  # step radius (length of a move towards the vertex barycentre) at the horizon
@@ -195,7 +196,7 @@ class PolyStep(Solver):
         check(o, c.subspace_dense_max >= 1, "subspace_dense_max", c.subspace_dense_max, ">= 1")
 
     def __init__(self, spec, config=None):
-        config, self.sigma0_source = resolve_sigma0(config or self.Config(), spec.domain, 1.0)
+        config, self.sigma0_source = resolve_sigma0(config or self.Config(), spec.domain, 1.0, SIGMA0_FRACTION)
         super().__init__(spec, config)
         c, dom = self.config, spec.domain
         self.binary = dom.kind == "binary"

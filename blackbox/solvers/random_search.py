@@ -18,7 +18,7 @@ SIGMA0_OPEN = 0.1  # the step on open domains (the old default of ``sigma``)
 @dataclass
 class RandomSearchConfig:
     popsize: int = 32  # candidates per generation
-    sigma0: float = 0.0  # real/integer: std of the Gaussian step around the best point; 0 = 0.2 x (high - low) on a bounded domain, else 0.1
+    sigma0: float = 0.0  # real/integer: std of the Gaussian step around the best point; 0 = 0.05 x (high - low) on a bounded domain, else 0.1
     flip_rate: float = 0.01  # binary: expected fraction of bits flipped per candidate (at least one)
     sigma: float | None = None  # deprecated name of sigma0
 
