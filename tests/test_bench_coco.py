@@ -1,5 +1,5 @@
 """blackbox bench coco: COCO's output folder, the summary table, the mixed-integer encoding."""
-import os
+import warnings
 
 import numpy as np
 import pytest
@@ -28,6 +28,18 @@ def test_tiny_run_writes_coco_data_and_summary(tmp_path):
     assert s["table"]["high conditioning"] == {}
     text = (out / "summary.md").read_text()
     assert "| separable |" in text and "| all |" in text and "d=2" in text
+    _cocopp_reads(folder)
+
+
+def _cocopp_reads(folder):
+    """COCO's post-processing loads the folder: one data set per function, one run, the budget."""
+    pytest.importorskip("matplotlib").use("Agg")
+    cocopp = pytest.importorskip("cocopp")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "not consistent": fewer instances than a full experiment
+        dsl = cocopp.pproc.DataSetList(str(folder))
+    assert sorted((d.funcId, d.dim, d.nbRuns()) for d in dsl) == [(1, 2, 1), (8, 2, 1)]
+    assert all(max(d.maxevals) == 100 for d in dsl)
 
 
 def test_cli_and_existing_output_refused(tmp_path):
