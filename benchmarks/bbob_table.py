@@ -122,7 +122,7 @@ def main():
                 lines.append(f"| `{s}` | {d} | " + " | ".join(f"{results[(s, f)]['table']['all'].get(d, float('nan')):.2f}"
                                                            for f in fracs) + " |")
         body = header(args, started) + "\n\nFraction of targets reached, all 24 functions:\n\n" + "\n".join(lines)
-        marker, title = "bbob-sigma0", "## Initial step size on BBOB (`benchmarks/bbob_table.py --sigma0-fractions`)"
+        marker, title = "bbob-sigma0", "## Initial step size on BBOB"
     else:
         results = {s: run_solver(s, {}, args, os.path.join(args.out, s)) for s in solvers}
         body = header(args, started) + "\n\n" + table(results, args.dims)
