@@ -10,12 +10,14 @@ uint8 array** (``state["cma"]``): this baseline's checkpoint is pycma's own form
 the same pycma version only (the version is recorded in ``state["cma_version"]``). The state is
 the strategy between generations: ``ask`` returns the state unchanged, and ``tell`` replays the
 generation's ``ask`` (same seed, same draws) when it is not handed the live object that asked.
-The live object stays in memory from one generation to the next (keyed by the identity of the
-state's array), so a generation costs one ``pickle.dumps`` of O(dim) numbers: the population
-buffers pycma keeps (pop x dim floats, rewritten before they are read again) are left out of the
-bytes, and nothing is unpickled unless the state did not come from this solver's last call (a
-resumed run, a copied state). tests/test_cma_overhead.py checks that a run resumed from the bytes
-at any generation continues bit for bit like the live one.
+Between ask and tell the live object is kept in memory (keyed by the identity of the state's
+array); after ``tell`` the run continues on the object unpickled from the stored bytes, exactly as
+a resumed run does, so that the next bytes are the same too (pickle's sharing of objects differs
+between a live and an unpickled strategy). That round trip is cheap because the bytes hold O(dim)
+numbers: the population buffers pycma keeps (pop x dim floats, rewritten before they are read
+again) are left out. Before, every generation pickled and unpickled them (three pop x dim arrays:
+240 MB at dim 100,000, population 100). tests/test_cma_live.py checks that a run resumed from the
+bytes at any generation continues bit for bit.
 
 Reproducibility. pycma draws its samples from numpy's global generator; ``ask`` seeds that
 generator from ``self.rng(state)`` (a function of run seed and generation) around the call and
@@ -127,7 +129,8 @@ class CMAES(Solver):
             es.tell(list(z), [float(v) for v in np.asarray(losses, np.float64)])
         new = dict(state)
         new["cma"] = _dump(es)
-        self._live = ("told", new["cma"], es, None)  # the live object goes on (a resumed run: its copy)
+        es = _load(new["cma"])  # continue on the round-tripped object, as a resumed run does: the
+        self._live = ("told", new["cma"], es, None)  # next bytes then match a resumed run's exactly
         mean = np.asarray(es.result.xfavorite, np.float64)  # the mean in problem coordinates
         new["x"] = (mean > 0).astype(np.int8) if self.binary else self.spec.domain.project(mean)
         new["sigma"] = float(es.sigma)

@@ -1,5 +1,5 @@
-"""cma-es keeps pycma's live object between generations: a state resumed from its bytes at any
-generation continues bit for bit, and the bytes hold O(dim) numbers, not the population."""
+"""cma-es stores pycma's strategy without its population buffers: a state resumed from its bytes
+at any generation continues bit for bit, and the bytes hold O(dim) numbers, not the population."""
 import numpy as np
 import pytest
 
@@ -35,7 +35,8 @@ def test_resume_from_bytes_at_any_generation_is_bit_identical(diagonal_above, do
         resumed = run(fresh, copy, 11 - g)
         a, b = states[-1], resumed[-1]
         assert np.array_equal(a["x"], b["x"]) and a["sigma"] == b["sigma"]
-        ea, eb = _load(a["cma"]), _load(b["cma"])  # the stored strategies agree too
+        assert np.array_equal(a["cma"], b["cma"])  # the stored strategy, byte for byte
+        ea, eb = _load(a["cma"]), _load(b["cma"])
         for attr in ("mean", "pc", "countiter", "countevals"):
             assert np.array_equal(getattr(ea, attr), getattr(eb, attr)), attr
         assert np.array_equal(ea.sm.variances, eb.sm.variances) and np.array_equal(ea.adapt_sigma.ps, eb.adapt_sigma.ps)
