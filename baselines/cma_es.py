@@ -128,12 +128,14 @@ class CMAES(Solver):
         with _seeded(self.rng(state, 1)):
             es.tell(list(z), [float(v) for v in np.asarray(losses, np.float64)])
         new = dict(state)
-        new["cma"] = _dump(es)
-        es = _load(new["cma"])  # continue on the round-tripped object, as a resumed run does: the
-        self._live = ("told", new["cma"], es, None)  # next bytes then match a resumed run's exactly
+        # read the result before storing: ``es.result`` updates pycma's stop-condition cache, and
+        # the object the run continues on must be the stored one, untouched, as in a resumed run
         mean = np.asarray(es.result.xfavorite, np.float64)  # the mean in problem coordinates
         new["x"] = (mean > 0).astype(np.int8) if self.binary else self.spec.domain.project(mean)
         new["sigma"] = float(es.sigma)
+        new["cma"] = _dump(es)
+        es = _load(new["cma"])  # continue on the round-tripped object, as a resumed run does: the
+        self._live = ("told", new["cma"], es, None)  # next bytes then match a resumed run's exactly
         return new
 
 

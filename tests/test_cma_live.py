@@ -29,7 +29,7 @@ def test_resume_from_bytes_at_any_generation_is_bit_identical(diagonal_above, do
     cfg = CMAConfig(diagonal_above=diagonal_above, popsize=10)
     live = CMAES(spec, cfg)
     states = run(live, live.init(np.full(8, 2.0), seed=5), 12)
-    for g in (0, 5, 10):
+    for g in (0, 1, 5, 10):
         fresh = CMAES(spec, cfg)  # no live object: it must unpickle the state's bytes
         copy = {k: (np.array(v, copy=True) if isinstance(v, np.ndarray) else v) for k, v in states[g].items()}
         resumed = run(fresh, copy, 11 - g)
