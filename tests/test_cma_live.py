@@ -49,3 +49,15 @@ def test_stored_bytes_leave_out_the_population():
     assert state["cma"].nbytes < pop * dim * 8 / 2  # one population alone is pop x dim x 8 bytes
     es = _load(state["cma"])
     assert es.countiter == 2 and es.pop_sorted is None
+
+
+def test_population_handed_out_without_copy_is_not_changed_by_tell():
+    """On an open domain the request holds pycma's own population array (no copy); the driver
+    reads the best candidate from it after tell, so tell must leave it alone."""
+    s = CMAES(Spec(20, Real()), CMAConfig(popsize=12, diagonal_above=0))
+    state = s.init(np.ones(20), 0)
+    for _ in range(10):
+        req, state = s.ask(state)
+        before = req.dense().copy()
+        state = s.tell(state, req, rastrigin(before))
+        assert np.array_equal(before, req.dense())
