@@ -98,3 +98,14 @@ def test_mixint_encoding_round_trips():
     assert np.isfinite(losses[:10]).all() and np.isinf(losses[10:]).all()  # past the budget: not sent to COCO
     assert p.evaluations == 10
     p.free()
+
+
+def test_run_ends_at_cocos_final_target(tmp_path):
+    """final_target_hit (cocoex 2.8 has no final_target_fvalue1) stops a run that reached 1e-8."""
+    pytest.importorskip("cma")
+    s = run_coco("cma-es", {"sigma0": 2.0}, dims="2", functions="1", instances="1", budget_mult=1000,
+                 out=str(tmp_path), echo=lambda *_: None)
+    (prec,) = final_precisions(s["folder"])[(1, 2)]
+    assert prec < 1e-8 and s["table"]["all"][2] == 1.0
+    info = next((tmp_path / "exdata").glob("*/bbobexp_f1.info")).read_text()
+    assert int(info.split("1:")[1].split("|")[0]) < 2000  # stopped well before the budget
