@@ -15,8 +15,8 @@ array); after ``tell`` the run continues on the object unpickled from the stored
 a resumed run does, so that the next bytes are the same too (pickle's sharing of objects differs
 between a live and an unpickled strategy). That round trip is cheap because the bytes hold O(dim)
 numbers: the population buffers pycma keeps (pop x dim floats, rewritten before they are read
-again) are left out. Before, every generation pickled and unpickled them (three pop x dim arrays:
-240 MB at dim 100,000, population 100). tests/test_cma_live.py checks that a run resumed from the
+again) are left out. Before, every generation pickled and unpickled them too (three pop x dim
+arrays, 80 MB each at dim 100,000, population 100). tests/test_cma_live.py checks that a run resumed from the
 bytes at any generation continues bit for bit.
 
 Reproducibility. pycma draws its samples from numpy's global generator; ``ask`` seeds that
@@ -106,9 +106,7 @@ class CMAES(Solver):
         return None
 
     def _draw(self, es, state) -> list:
-        """pycma's own list of candidate arrays: told back as they are, pycma recognizes them as
-        its samples (handed copies, it re-checks each one: twice the time per generation at
-        dim 100,000)."""
+        """pycma's own list of candidate arrays, told back as they are (no copies in between)."""
         with _seeded(self.rng(state)):
             return es.ask()
 

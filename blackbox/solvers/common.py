@@ -126,8 +126,8 @@ SIGMA0_FRACTION = 0.05
 
 
 def renamed_option(owner: str, config, old: str, new: str = "sigma0") -> None:
-    """Accept a deprecated option name: warn once (a FutureWarning, which Python shows to end users;
-    a DeprecationWarning is hidden outside __main__) and copy its value to ``new`` when that is
+    """Accept a deprecated option name: warn (a FutureWarning, which Python shows to end users; a
+    DeprecationWarning is hidden outside __main__) and copy its value to ``new`` when that is
     unset (0); both set to different values is an error naming both."""
     value = getattr(config, old)
     if value is None:
@@ -148,7 +148,8 @@ def check_sigma0(owner: str, config, old: str) -> None:
     check(owner, config.sigma0 > 0, "sigma0", config.sigma0, "> 0 (or 0 = from the domain)")
 
 
-def initial_step(sigma0: float, domain, fallback: float, fraction: float = SIGMA0_FRACTION) -> tuple[float, str]:
+def initial_step(sigma0: float, domain, fallback: float,
+                 fraction: float = SIGMA0_FRACTION) -> tuple[float, str]:
     """(initial step size, where it came from): ``sigma0`` when set (> 0); else ``fraction`` of
     the range on a bounded real or integer domain; else the solver's ``fallback`` (its old default,
     so runs on open and binary domains are unchanged)."""

@@ -3,7 +3,9 @@
 ``es`` (Salimans et al. 2017 style): antithetic Gaussian perturbations mean +- sigma*eps,
 centred-rank fitness shaping (tied losses share a rank, so a flat generation moves nothing), the
 gradient estimate g = sum_i w_i eps_i / n (the OpenAI convention: not divided by sigma), and an
-Adam or SGD step on the mean with L2 weight decay; sigma follows a schedule. ``openai_es_config()``
+Adam or SGD step on the mean with L2 weight decay; sigma follows a schedule from ``sigma0`` (0 =
+0.05 x the range of a bounded real domain, else 0.1 for es and 0.5 for snes; the old name
+``sigma_start`` still works, with a FutureWarning). ``openai_es_config()``
 is the paper's setting (Adam lr 0.01, weight decay 0.005, sigma 0.02 fixed, noise table).
 
 ``snes``: separable natural ES: a per-coordinate sigma vector adapted by the natural gradient
@@ -35,7 +37,7 @@ from ..noise import noise_table, windows
 from ..population import Dense, NoiseWindows, gaussian_candidates
 from ..solver import Solver
 from .common import (OptimizerConfig, centered_ranks, check, check_optimizer, check_schedule,
-                     optimizer_state, optimizer_step, renamed_option, check_sigma0, resolve_sigma0, schedule)
+                     optimizer_state, optimizer_step, check_sigma0, renamed_option, resolve_sigma0, schedule)
 
 
 @dataclass
