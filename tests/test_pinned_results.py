@@ -69,9 +69,9 @@ RUNS = [
 # rastrigin's bounds now; with sigma0 set to the old default they reproduce the old pins exactly):
 # (best evaluated loss, evaluations used, sum of the selected solution)
 PINNED = {
-    'random/rastrigin/dim=10': (47.29187299961304, 2016, -4.507405097144273),
+    'random/rastrigin/dim=10': (33.31270343152312, 2016, -8.15847172191684),
     'polystep/rastrigin/dim=10': (5.969754342643938, 2000, 3.979833784121432),
-    'es/rastrigin/dim=10': (46.6038448270842, 2000, -3.7693681984785763),
+    'es/rastrigin/dim=10': (28.828629040479512, 2000, -5.9657908660710905),
     'snes/rastrigin/dim=10': (6.093283010867921, 2000, -3.048584888144676),
     'cge/rastrigin/dim=10': (24.874320759845787, 2002, -6.968372518018548),
     'ga/rastrigin/dim=10': (26.864694456718325, 2024, -6.964069720791562),

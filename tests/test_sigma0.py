@@ -9,11 +9,9 @@ import blackbox
 from blackbox.domain import Binary, Integer, Real
 from blackbox.registry import solver_class
 from blackbox.solver import Spec, build_config
-from blackbox.solvers.common import SIGMA0_FRACTION
-from blackbox.solvers.polystep import SIGMA0_FRACTION as POLYSTEP_FRACTION
 
 OLD_DEFAULT = {"random": 0.1, "es": 0.1, "snes": 0.5, "polystep": 1.0}
-FRACTION = {"random": SIGMA0_FRACTION, "es": SIGMA0_FRACTION, "snes": SIGMA0_FRACTION, "polystep": POLYSTEP_FRACTION}
+FRACTION = {"random": 0.01, "es": 0.01, "snes": 0.05, "polystep": 0.1}  # of the range of a bounded domain
 OLD_NAMES = {"random": ["sigma"], "es": ["sigma_start"], "snes": ["sigma_start"],
              "polystep": ["probe_radius_start", "step_radius_start"]}
 
@@ -71,7 +69,7 @@ def test_polystep_old_radii_may_differ():
 def test_binary_and_integer_domains():
     assert make("es", Binary()).config.sigma0 == 0.1  # binary: logits, not the 0-1 range
     assert make("polystep", Binary()).config.sigma0 == 1.0
-    assert make("random", Integer(0, 100)).config.sigma0 == pytest.approx(SIGMA0_FRACTION * 100)
+    assert make("random", Integer(0, 100)).config.sigma0 == pytest.approx(FRACTION["random"] * 100)
 
 
 def test_es_sigma_end_follows_sigma0():

@@ -117,12 +117,12 @@ def csr_offsets(counts: np.ndarray) -> np.ndarray:
 
 
 # -- the initial step size (``sigma0``) ----------------------------------------------------------
-# Fraction of the range (hi - lo) taken as the initial step size on a bounded real or integer
-# domain when ``sigma0`` is not set; a solver may pass its own. Measured on BBOB d = 5 (fractions
-# 0.01-0.5 of the range; docs/benchmarks.md, "Initial step size on BBOB"): random, es and snes
-# reach the most targets at 0.05 (snes: 0.43 of them, against 0.41 at 0.1 and 0.35 at 0.2),
-# polystep at 0.1 (0.33; 0.31 at 0.05, 0.28 at 0.2).
-SIGMA0_FRACTION = 0.05
+# Each solver takes a fraction of the range (hi - lo) as its initial step on a bounded real or
+# integer domain when ``sigma0`` is not set. The fractions were measured on BBOB (fractions
+# 0.01-0.5 of the range at d = 5, the best ones checked at d = 20; docs/benchmarks.md, "Initial
+# step size on BBOB"): random and es 0.01 (at d 5 flat up to 0.05, at d 20 0.10 / 0.14 of the
+# targets against 0.08 / 0.12 at 0.05), snes 0.05 (0.43 at d 5, against 0.41 at 0.1 and 0.35 at
+# 0.2), polystep 0.1 (0.33; 0.31 at 0.05, 0.28 at 0.2).
 
 
 def renamed_option(owner: str, config, old: str, new: str = "sigma0") -> None:
@@ -148,8 +148,7 @@ def check_sigma0(owner: str, config, old: str) -> None:
     check(owner, config.sigma0 > 0, "sigma0", config.sigma0, "> 0 (or 0 = from the domain)")
 
 
-def initial_step(sigma0: float, domain, fallback: float,
-                 fraction: float = SIGMA0_FRACTION) -> tuple[float, str]:
+def initial_step(sigma0: float, domain, fallback: float, fraction: float) -> tuple[float, str]:
     """(initial step size, where it came from): ``sigma0`` when set (> 0); else ``fraction`` of
     the range on a bounded real or integer domain; else the solver's ``fallback`` (its old default,
     so runs on open and binary domains are unchanged)."""
@@ -160,7 +159,7 @@ def initial_step(sigma0: float, domain, fallback: float,
     return float(fallback), "default"
 
 
-def resolve_sigma0(config, domain, fallback: float, fraction: float = SIGMA0_FRACTION):
+def resolve_sigma0(config, domain, fallback: float, fraction: float):
     """A copy of ``config`` whose ``sigma0`` holds the step actually used (so the result's
     solver_config and checkpoints state it), and where it came from."""
     import copy

@@ -4,7 +4,7 @@
 centred-rank fitness shaping (tied losses share a rank, so a flat generation moves nothing), the
 gradient estimate g = sum_i w_i eps_i / n (the OpenAI convention: not divided by sigma), and an
 Adam or SGD step on the mean with L2 weight decay; sigma follows a schedule from ``sigma0`` (0 =
-0.05 x the range of a bounded real domain, else 0.1 for es and 0.5 for snes; the old name
+0.01 (es) or 0.05 (snes) x the range of a bounded real domain, else 0.1 (es) or 0.5 (snes); the old name
 ``sigma_start`` still works, with a FutureWarning). ``openai_es_config()``
 is the paper's setting (Adam lr 0.01, weight decay 0.005, sigma 0.02 fixed, noise table).
 
@@ -46,7 +46,7 @@ class ESConfig(OptimizerConfig):
 
     popsize: int = 0  # candidates per generation (even when antithetic); 0 = auto max(16, 4 + 3 ln dim)
     antithetic: bool = True  # evaluate mean + sigma*eps and mean - sigma*eps as a pair
-    sigma0: float = 0.0  # perturbation std at step 0; 0 = 0.05 x (high - low) on a bounded real domain, else 0.1
+    sigma0: float = 0.0  # perturbation std at step 0; 0 = 0.01 x (high - low) on a bounded real domain, else 0.1
     sigma_end: float = 0.0  # perturbation std at the horizon; 0 = sigma0
     sigma_schedule: str = "constant"  # constant, linear, cosine or geometric
     horizon: int = 1000  # steps over which the sigma schedule runs
@@ -74,9 +74,11 @@ class _Gaussian(Solver):
 
     domains = frozenset({"real", "binary"})
     sigma0_open: float = 0.1  # the initial std on open and binary domains (the old default)
+    sigma0_fraction: float = 0.01  # the initial std on bounded real domains: this x (high - low) (BBOB: common.py)
 
     def __init__(self, spec, config=None):
-        config, self.sigma0_source = resolve_sigma0(config or self.Config(), spec.domain, self.sigma0_open)
+        config, self.sigma0_source = resolve_sigma0(config or self.Config(), spec.domain, self.sigma0_open,
+                                                     self.sigma0_fraction)
         if not config.sigma_end:
             config.sigma_end = config.sigma0  # (a copy: resolve_sigma0 copied it)
         super().__init__(spec, config)
@@ -243,6 +245,7 @@ class SNES(_Gaussian):
     name = "snes"
     Config = SNESConfig
     sigma0_open = 0.5
+    sigma0_fraction = 0.05
 
     def check_config(self):
         self._check_common()

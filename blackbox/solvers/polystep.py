@@ -56,7 +56,7 @@ from ..solver import Solver
 from .common import DENSE_BUDGET, check, check_schedule, csr_offsets, resolve_sigma0, schedule
 
 POLYTOPES = ("simplex", "orthoplex", "cube")
-SIGMA0_FRACTION = 0.1  # sigma0 = this x (high - low) on a bounded real domain (BBOB d5: see common.SIGMA0_FRACTION)
+SIGMA0_FRACTION = 0.1  # sigma0 = this x (high - low) on a bounded real domain (BBOB: see common.py)
 
 
 @dataclass

@@ -13,12 +13,13 @@ from ..solver import Solver
 from .common import check_sigma0, renamed_option, resolve_sigma0
 
 SIGMA0_OPEN = 0.1  # the step on open domains (the old default of ``sigma``)
+SIGMA0_FRACTION = 0.01  # the step on bounded domains: this x (high - low) (BBOB: common.py)
 
 
 @dataclass
 class RandomSearchConfig:
     popsize: int = 32  # candidates per generation
-    sigma0: float = 0.0  # real/integer: std of the Gaussian step around the best point; 0 = 0.05 x (high - low) on a bounded domain, else 0.1
+    sigma0: float = 0.0  # real/integer: std of the Gaussian step around the best point; 0 = 0.01 x (high - low) on a bounded domain, else 0.1
     flip_rate: float = 0.01  # binary: expected fraction of bits flipped per candidate (at least one)
     sigma: float | None = None  # deprecated name of sigma0
 
@@ -31,7 +32,7 @@ class RandomSearch(Solver):
     Config = RandomSearchConfig
 
     def __init__(self, spec, config=None):
-        config, self.sigma0_source = resolve_sigma0(config or self.Config(), spec.domain, SIGMA0_OPEN)
+        config, self.sigma0_source = resolve_sigma0(config or self.Config(), spec.domain, SIGMA0_OPEN, SIGMA0_FRACTION)
         super().__init__(spec, config)
 
     def check_config(self):
