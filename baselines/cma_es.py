@@ -9,9 +9,15 @@ holds only arrays and numbers, so the state stores that object **serialized with
 uint8 array** (``state["cma"]``): this baseline's checkpoint is pycma's own format, readable by
 the same pycma version only (the version is recorded in ``state["cma_version"]``). The state is
 the strategy between generations: ``ask`` returns the state unchanged, and ``tell`` replays the
-generation's ``ask`` (same seed, same draws) when it is not handed the live object that asked, so
-serialization costs one pickle round trip per generation and nothing else travels between ask
-and tell.
+generation's ``ask`` (same seed, same draws) when it is not handed the live object that asked.
+Between ask and tell the live object is kept in memory (keyed by the identity of the state's
+array); after ``tell`` the run continues on the object unpickled from the stored bytes, exactly as
+a resumed run does, so that the next bytes are the same too (pickle's sharing of objects differs
+between a live and an unpickled strategy). That round trip is cheap because the bytes hold O(dim)
+numbers: the population buffers pycma keeps (pop x dim floats, rewritten before they are read
+again) are left out. Before, every generation pickled and unpickled them too (three pop x dim
+arrays, 80 MB each at dim 100,000, population 100). tests/test_cma_live.py checks that a run resumed from the
+bytes at any generation continues bit for bit.
 
 Reproducibility. pycma draws its samples from numpy's global generator; ``ask`` seeds that
 generator from ``self.rng(state)`` (a function of run seed and generation) around the call and
@@ -99,15 +105,17 @@ class CMAES(Solver):
             return live[2], live[3]
         return None
 
-    def _draw(self, es, state) -> np.ndarray:
+    def _draw(self, es, state) -> list:
+        """pycma's own list of candidate arrays, told back as they are (no copies in between)."""
         with _seeded(self.rng(state)):
-            return np.asarray(es.ask(), np.float64)
+            return es.ask()
 
     def _ask(self, state):
         hit = self._take("told", state["cma"])
         es = hit[0] if hit else _load(state["cma"])
-        z = self._draw(es, state)
-        self._live = ("asked", state["cma"], es, z)
+        X = self._draw(es, state)
+        self._live = ("asked", state["cma"], es, X)
+        z = _rows_of_one_array(X)
         if self.binary:
             return Dense((z > 0).astype(np.int8)), dict(state)
         return Dense(self.spec.domain.project(z)), dict(state)
@@ -115,25 +123,55 @@ class CMAES(Solver):
     def _tell(self, state, request, losses):
         hit = self._take("asked", state["cma"])
         if hit:
-            es, z = hit
+            es, X = hit
         else:  # a fresh process or a copied state: replay this generation's ask (same seed, same draws)
             es = _load(state["cma"])
-            z = self._draw(es, state)
+            X = self._draw(es, state)
         with _seeded(self.rng(state, 1)):
-            es.tell(list(z), [float(v) for v in np.asarray(losses, np.float64)])
+            es.tell(X, [float(v) for v in np.asarray(losses, np.float64)])
         new = dict(state)
-        new["cma"] = _dump(es)
-        es = _load(new["cma"])  # continue on the round-tripped object, as a resumed run does:
-        self._live = ("told", new["cma"], es, None)  # pickle's sharing of objects then matches
+        # read the result before storing: ``es.result`` updates pycma's stop-condition cache, and
+        # the object the run continues on must be the stored one, untouched, as in a resumed run
         mean = np.asarray(es.result.xfavorite, np.float64)  # the mean in problem coordinates
         new["x"] = (mean > 0).astype(np.int8) if self.binary else self.spec.domain.project(mean)
         new["sigma"] = float(es.sigma)
+        new["cma"] = _dump(es)
+        es = _load(new["cma"])  # continue on the round-tripped object, as a resumed run does: the
+        self._live = ("told", new["cma"], es, None)  # next bytes then match a resumed run's exactly
         return new
 
 
+# pycma attributes that hold this generation's population (pop x dim floats each) and are
+# rewritten before they are read again (``ary`` at the next ask, ``pop_sorted`` and ``_tell2_args``
+# in the next tell): left out of the stored bytes, which then hold O(dim) numbers, not O(pop x dim).
+_TRANSIENT = {"ary": [], "pop_sorted": None, "_tell2_args": None}
+
+
 def _dump(es) -> np.ndarray:
+    """The strategy as pickled bytes in a uint8 array, without its population buffers. The live
+    object is left as it was."""
     _freeze_timers(es)
-    return np.frombuffer(pickle.dumps(es, protocol=pickle.HIGHEST_PROTOCOL), np.uint8).copy()
+    held = {k: getattr(es, k) for k in _TRANSIENT if hasattr(es, k)}
+    try:
+        for k in held:
+            setattr(es, k, _TRANSIENT[k])
+        blob = pickle.dumps(es, protocol=pickle.HIGHEST_PROTOCOL)
+    finally:
+        for k, v in held.items():
+            setattr(es, k, v)
+    return np.frombuffer(blob, np.uint8).copy()
+
+
+def _rows_of_one_array(X: list) -> np.ndarray:
+    """The (pop, dim) array whose consecutive rows the list ``X`` holds, without a copy when it
+    is one (pycma's ``ask`` returns the rows of the population array it built: copying them
+    again costs a pop x dim pass, 80 MB at dim 100,000, population 100); else a stacked copy."""
+    base = getattr(X[0], "base", None) if X else None
+    if (isinstance(base, np.ndarray) and base.dtype == np.float64 and base.flags.c_contiguous
+            and base.shape == (len(X), np.size(X[0]))
+            and all(x.base is base and x.ctypes.data == base[i].ctypes.data for i, x in enumerate(X))):
+        return base
+    return np.asarray(X, np.float64)
 
 
 def _freeze_timers(es) -> None:

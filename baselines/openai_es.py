@@ -9,7 +9,7 @@ whose defaults are the paper's, so ``--solver openai-es`` runs the published met
 Published settings (paper section 2/3 and the authors' released MuJoCo configurations) and what
 is kept here:
 
-  noise std sigma           0.02, fixed                      kept (sigma_start = sigma_end = 0.02)
+  noise std sigma           0.02, fixed                      kept (sigma0 = sigma_end = 0.02)
   optimizer                 Adam, step size 0.01             kept (beta1 0.9, beta2 0.999, eps 1e-8)
   L2 weight decay           0.005                            kept
   fitness shaping           centred ranks in [-0.5, 0.5]     kept (tied losses share their rank:
@@ -40,7 +40,7 @@ class OpenAIESConfig(ESConfig):
     lr_end: float = 0.01  # paper: constant step size
     weight_decay: float = 0.005  # paper: L2 coefficient 0.005
     antithetic: bool = True  # paper: mirrored (antithetic) sampling
-    sigma_start: float = 0.02  # paper: noise std 0.02
+    sigma0: float = 0.02  # paper: noise std 0.02
     sigma_end: float = 0.02  # paper: fixed sigma
     fitness: str = "centered_ranks"  # paper: centred ranks
     noise: str = "table"  # paper: shared noise table, only indices travel

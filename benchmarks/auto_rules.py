@@ -44,7 +44,7 @@ def integer(seeds):
     for name, f in (("integer ellipsoid", ell), ("integer rastrigin (step 0.1)", rast)):
         print(f"{name}, dim 20, Integer(-50, 50), 10000 evaluations")
         p = blackbox.problem_from_vectorized(f, dim=20, domain=Integer(-50, 50), x0=np.zeros(20))
-        for s, c in (("cmaes", {}), ("random", {"sigma": 3.0}), ("random", {"sigma": 10.0})):
+        for s, c in (("cmaes", {}), ("random", {"sigma0": 3.0}), ("random", {"sigma0": 10.0})):
             row(f"{s} {c or ''}", [solve(p, s, c, evals=10000, seed=k).best_loss for k in seeds])
 
 

@@ -23,10 +23,10 @@ import numpy as np
 # 0.1 beat 0.3 and 1.0); ES uses the OpenAI-ES paper setting (antithetic, centred ranks, Adam
 # lr 0.01, weight decay 0.005, sigma 0.02, noise table)
 SOLVER_OPTIONS = {
-    "polystep": {"subspace_rank": 32, "probe_radius_start": 0.1, "step_radius_start": 0.1,
+    "polystep": {"subspace_rank": 32, "sigma0": 0.1,
                  "probe_radius_schedule": "constant", "step_radius_schedule": "constant"},
     "es": {"optimizer": "adam", "lr": 0.01, "lr_end": 0.01, "lr_schedule": "constant", "weight_decay": 0.005,
-           "sigma_start": 0.02, "sigma_end": 0.02, "sigma_schedule": "constant"},
+           "sigma0": 0.02, "sigma_end": 0.02, "sigma_schedule": "constant"},
 }
 
 

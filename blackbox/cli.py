@@ -23,6 +23,7 @@ import click
 
 from . import __version__
 from .cli_ext import FLOAT, INT, Number, extension_of
+from .bench import bench_group
 from .registry import PROBLEMS, SOLVERS, problem_class, problem_names, solver_names
 
 USER_ERRORS = (ValueError, LookupError, FileNotFoundError, PermissionError, IsADirectoryError)
@@ -289,6 +290,7 @@ def compare_cmd(grid_file, problems, problem_opts, solvers, solver_opts, seeds, 
 
 cli.add_command(SolveGroup("solve", help="Solve a problem: blackbox solve PROBLEM [options]. "
                            "`blackbox solve PROBLEM --help` lists the problem's own options."))
+cli.add_command(bench_group)
 
 
 def main(argv=None) -> None:

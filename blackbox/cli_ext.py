@@ -50,7 +50,10 @@ INT, FLOAT = Number(True), Number(False)
 def echo_summary(result, out=None, echo=click.echo) -> None:
     """The generic end-of-run summary: stop reason, best loss, metrics, failures, files."""
     r = result
-    lines = [f"problem   {r.problem}  (dim {r.best_x.size})", f"solver    {r.solver_choice or r.solver}  seed {r.seed}",
+    step = r.solver_config.get("sigma0")  # the initial step used (taken from the domain when not set)
+    lines = [f"problem   {r.problem}  (dim {r.best_x.size})",
+             f"solver    {r.solver_choice or r.solver}  seed {r.seed}"
+             + (f"  sigma0 {step:g}" if isinstance(step, (int, float)) and not isinstance(step, bool) else ""),
              f"stopped   {r.stopped} after {r.evals:,} evaluations, {r.generations:,} generations, {r.wall_time:.2f} s",
              f"best loss {r.best_loss:.10g}  (reported solution selected by {r.selected_by})"]
     for title, d in (("metrics", r.metrics), ("test", r.test_metrics)):

@@ -101,6 +101,29 @@ class Domain:
         x = rng.standard_normal(shape)
         return self.project(x)
 
+    def check_point(self, x, what: str = "starting point") -> None:
+        """Raise ValueError naming the first coordinate of ``x`` that the domain does not hold
+        (outside the bounds, not finite, not an integer / 0-1 value on a discrete domain): a start
+        point outside a bounded domain would otherwise be clipped silently by the first step."""
+        x = np.asarray(x)
+        if x.dtype.kind not in "biuf":
+            raise ValueError(f"{what}: expected numbers, got an array of {x.dtype}")
+        x = x.reshape(-1).astype(np.float64)
+        bad = ~np.isfinite(x)
+        lo, hi = self.lower(), self.upper()
+        if lo is not None:
+            bad |= x < lo
+        if hi is not None:
+            bad |= x > hi
+        if self.discrete:
+            bad |= x != np.rint(x)
+        if bad.any():
+            i = int(np.argmax(bad))
+            lo = "-inf" if lo is None else f"{np.broadcast_to(lo, x.shape)[i]:g}"
+            hi = "inf" if hi is None else f"{np.broadcast_to(hi, x.shape)[i]:g}"
+            more = f" (and {int(bad.sum()) - 1} more)" if bad.sum() > 1 else ""
+            raise ValueError(f"{what}: coordinate {i} is {x[i]:g}, outside the {self.kind} domain "
+                             f"[{lo}, {hi}]{more}")
 
 def _at(bound, index):
     if bound is None:

@@ -112,9 +112,12 @@ class RunRecord:
     @classmethod
     def fresh(cls, problem, solver, seed, x0):
         rng = np.random.default_rng(int(seed))
+        given = x0 is not None
         x0 = problem.initial(rng) if x0 is None else np.asarray(x0)
         if x0.shape != (problem.dim,):
             raise ValueError(f"starting point has shape {x0.shape}; {problem.name} expects ({problem.dim},)")
+        if given:  # a problem's own start may sit outside a shifted box on purpose; a user's may not
+            problem.domain.check_point(x0, "x0")
         return cls(seed=int(seed), state=solver.init(x0, int(seed)))
 
     def commit(self, state, used, gen_loss, cand, cand_loss, failures, error):

@@ -46,6 +46,7 @@ def render() -> str:
     for name in problem_names():
         section(f"### blackbox solve {name}", ["solve", name, "--help"])
     section("## blackbox compare", ["compare", "--help"])
+    section("## blackbox bench coco", ["bench", "coco", "--help"])
     return "\n".join(parts).rstrip() + "\n"
 
 

@@ -99,8 +99,8 @@ problems = {
 budget = {"function": 300, "vectorized": 300, "command": 32} if args.small else \
          {"function": 3000, "vectorized": 3000, "command": 400}
 solvers = {
-    "polystep": {"particle_size": 3, "probe_radius_start": 1.0, "step_radius_start": 1.0, "horizon": 100},
-    "es": {"sigma_start": 0.5, "sigma_end": 0.5, "lr": 0.2},
+    "polystep": {"particle_size": 3, "sigma0": 1.0, "horizon": 100},
+    "es": {"sigma0": 0.5, "sigma_end": 0.5, "lr": 0.2},
 }
 
 start = simulate(X0)

@@ -53,7 +53,7 @@ def heat_rod(powers):
 problem = blackbox.problem_from_function(heat_rod, dim=HEATERS, domain=blackbox.Real(0.0, 1.0),
                                          x0=np.full(HEATERS, 0.5))
 evals = 64 if args.small else 2_000
-config = {"popsize": 16, "sigma_start": 0.1, "sigma_end": 0.1, "lr": 0.05}
+config = {"popsize": 16, "sigma0": 0.1, "sigma_end": 0.1, "lr": 0.05}
 print(f"start loss {heat_rod(np.full(HEATERS, 0.5)):.3f}")
 
 evaluator = RayEvaluator(workers=args.workers, address=args.address)  # ray.init here (local unless address)

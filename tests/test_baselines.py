@@ -29,7 +29,7 @@ def test_baselines_are_registered_and_say_so():
 def test_openai_es_defaults_are_the_papers():
     c = solver_class("openai-es").Config()
     assert (c.optimizer, c.lr, c.lr_end, c.lr_schedule) == ("adam", 0.01, 0.01, "constant")
-    assert (c.sigma_start, c.sigma_end, c.sigma_schedule) == (0.02, 0.02, "constant")
+    assert (c.sigma0, c.sigma_end, c.sigma_schedule) == (0.02, 0.02, "constant")
     assert (c.weight_decay, c.antithetic, c.fitness, c.noise) == (0.005, True, "centered_ranks", "table")
     assert (c.beta1, c.beta2) == (0.9, 0.999)
 

@@ -67,7 +67,7 @@ def es_losses_and_point(evaluator, dim=20, gens=6):
     from blackbox.solver import Spec
     prob = problem_class("sphere")(problem_class("sphere").Config(dim=dim))
     cls = solver_class("openai-es")
-    solver = cls(Spec.of(prob), cls.Config(popsize=8, sigma_start=0.3, sigma_end=0.3))
+    solver = cls(Spec.of(prob), cls.Config(popsize=8, sigma0=0.3, sigma_end=0.3))
     state, losses = solver.init(np.full(dim, 1.5), 2), []
     for g in range(gens):
         request, state = solver.ask(state)

@@ -146,7 +146,7 @@ def f(x):
     return float(np.sum(x ** 2))
 kw = eval(sys.argv[1])
 p = blackbox.problem_from_function(f, dim=2, domain=(-1, 1), **kw)
-r = blackbox.solve(p, "random", {"popsize": 4, "sigma": 1.0}, evals=int(sys.argv[2]), seconds=float(sys.argv[3]), seed=0)
+r = blackbox.solve(p, "random", {"popsize": 4, "sigma0": 1.0}, evals=int(sys.argv[2]), seconds=float(sys.argv[3]), seed=0)
 print("done", r.stopped, r.evals, r.failures, r.best_loss, repr(r.first_error), flush=True)
 """  # no `if __name__ == "__main__":` guard, on purpose
 

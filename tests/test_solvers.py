@@ -78,8 +78,8 @@ def test_piecewise_constant_loss_polystep_keeps_improving_where_es_and_cge_stall
     prob = real(Staircase, 20)
     start = float(prob.evaluate(prob.initial(np.random.default_rng(0))[None])[0])
     poly, _, n_poly, _ = run("polystep", prob, evals=5000, horizon=160)
-    es_small, _, n_es, _ = run("es", prob, evals=5000, sigma_start=0.001, sigma_end=0.001)
-    es_mid, _, _, _ = run("es", prob, evals=5000, sigma_start=0.01, sigma_end=0.01)
+    es_small, _, n_es, _ = run("es", prob, evals=5000, sigma0=0.001, sigma_end=0.001)
+    es_mid, _, _, _ = run("es", prob, evals=5000, sigma0=0.01, sigma_end=0.01)
     cge_fwd, _, n_cge, _ = run("cge", prob, evals=5000)
     cge_cen, _, _, _ = run("cge", prob, evals=5000, difference="central")
     assert abs(n_poly - n_es) < 100 and abs(n_poly - n_cge) < 100
@@ -249,7 +249,7 @@ def test_polystep_samples_particles_when_asked_and_without_deltas():
 # -- ES ---------------------------------------------------------------------------------------------
 def test_openai_es_preset_is_the_paper_setting_and_keeps_only_offsets():
     c = openai_es_config()
-    assert (c.lr, c.weight_decay, c.sigma_start, c.sigma_end, c.sigma_schedule) == (0.01, 0.005, 0.02, 0.02, "constant")
+    assert (c.lr, c.weight_decay, c.sigma0, c.sigma_end, c.sigma_schedule) == (0.01, 0.005, 0.02, 0.02, "constant")
     assert c.antithetic and c.fitness == "centered_ranks" and c.noise == "table"
     prob = real(Sphere, 50)
     es = ES(Spec.of(prob), c)
@@ -281,7 +281,7 @@ def test_es_requests_are_exactly_the_dense_rows(cls, antithetic, prob, sigma, no
     """Table noise travels as NoiseWindows (offsets + signs), seeded noise as Dense rows; either
     way the rows are bit-for-bit the reference arithmetic, whole, chunked and one candidate at a time."""
     solver = cls(Spec.of(prob), cls.Config(popsize=10, antithetic=antithetic, noise=noise, noise_table_size=1000,
-                                            sigma_start=sigma, sigma_end=sigma))
+                                            sigma0=sigma, sigma_end=sigma))
     state = solver.init(prob.initial(np.random.default_rng(1)), 5)
     ev = InProcessEvaluator()
     for g in range(4):

@@ -48,7 +48,7 @@ def test_external_command(simulator):
     losses = p.evaluate(np.array([[0.5, 0.5], [1.5, 0.5], [3.0, 0.0]]))
     assert losses[0] == pytest.approx(0.0) and losses[1] == pytest.approx(1.0) and np.isnan(losses[2])
     assert "exited with 3" in p.last_error
-    r = blackbox.solve(p, "random", {"popsize": 4, "sigma": 0.3}, evals=40, seed=0)
+    r = blackbox.solve(p, "random", {"popsize": 4, "sigma0": 0.3}, evals=40, seed=0)
     assert r.best_loss < 0.5
 
 

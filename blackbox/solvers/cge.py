@@ -27,7 +27,7 @@ import numpy as np
 
 from ..population import Deltas
 from ..solver import Solver
-from .common import (OptimizerConfig, check, check_optimizer, csr_offsets, dense_cap,
+from .common import (OptimizerConfig, check, check_optimizer, dense_cap,
                      optimizer_state, optimizer_step)
 
 
@@ -65,7 +65,7 @@ class CGE(Solver):
 
     def _parse_ratios(self, text):
         """Per-coordinate-range ratios: [(start, n, ratio)] covering the whole vector."""
-        c, dim = self.config, self.spec.dim
+        dim = self.spec.dim
         given = {}
         for part in filter(None, (p.strip() for p in text.split(","))):
             name, _, val = part.partition("=")

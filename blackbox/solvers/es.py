@@ -3,7 +3,9 @@
 ``es`` (Salimans et al. 2017 style): antithetic Gaussian perturbations mean +- sigma*eps,
 centred-rank fitness shaping (tied losses share a rank, so a flat generation moves nothing), the
 gradient estimate g = sum_i w_i eps_i / n (the OpenAI convention: not divided by sigma), and an
-Adam or SGD step on the mean with L2 weight decay; sigma follows a schedule. ``openai_es_config()``
+Adam or SGD step on the mean with L2 weight decay; sigma follows a schedule from ``sigma0`` (0 =
+0.01 (es) or 0.05 (snes) x the range of a bounded real domain, else 0.1 (es) or 0.5 (snes); the old name
+``sigma_start`` still works, with a FutureWarning). ``openai_es_config()``
 is the paper's setting (Adam lr 0.01, weight decay 0.005, sigma 0.02 fixed, noise table).
 
 ``snes``: separable natural ES: a per-coordinate sigma vector adapted by the natural gradient
@@ -35,7 +37,7 @@ from ..noise import noise_table, windows
 from ..population import Dense, NoiseWindows, gaussian_candidates
 from ..solver import Solver
 from .common import (OptimizerConfig, centered_ranks, check, check_optimizer, check_schedule,
-                     optimizer_state, optimizer_step, schedule)
+                     optimizer_state, optimizer_step, check_sigma0, renamed_option, resolve_sigma0, schedule)
 
 
 @dataclass
@@ -44,21 +46,25 @@ class ESConfig(OptimizerConfig):
 
     popsize: int = 0  # candidates per generation (even when antithetic); 0 = auto max(16, 4 + 3 ln dim)
     antithetic: bool = True  # evaluate mean + sigma*eps and mean - sigma*eps as a pair
-    sigma_start: float = 0.1  # perturbation std at step 0
-    sigma_end: float = 0.1  # perturbation std at the horizon
+    sigma0: float = 0.0  # perturbation std at step 0; 0 = 0.01 x (high - low) on a bounded real domain, else 0.1
+    sigma_end: float = 0.0  # perturbation std at the horizon; 0 = sigma0
     sigma_schedule: str = "constant"  # constant, linear, cosine or geometric
     horizon: int = 1000  # steps over which the sigma schedule runs
     fitness: str = "centered_ranks"  # centered_ranks, zscore or raw
     noise: str = "table"  # table (fixed seeded float32 table, offsets in state) or seeded (re-drawn)
     noise_table_size: int = 0  # floats in the noise table; 0 = auto max(2**22, 4*dim)
     noise_seed: int = 12345  # seed of the noise table (shared by every run that uses it)
+    sigma_start: float | None = None  # deprecated name of sigma0
+
+    def __post_init__(self):
+        renamed_option("es", self, "sigma_start")
 
 
 def openai_es_config(**overrides) -> ESConfig:
     """The OpenAI-ES paper setting (Salimans et al. 2017): antithetic sampling, centred ranks, Adam
     with lr 0.01, L2 weight decay 0.005, fixed sigma 0.02, a shared noise table."""
     base = dict(optimizer="adam", lr=0.01, lr_end=0.01, lr_schedule="constant", weight_decay=0.005, antithetic=True, fitness="centered_ranks",
-                sigma_start=0.02, sigma_end=0.02, sigma_schedule="constant", noise="table")
+                sigma0=0.02, sigma_end=0.02, sigma_schedule="constant", noise="table")
     base.update(overrides)
     return ESConfig(**base)
 
@@ -67,13 +73,24 @@ class _Gaussian(Solver):
     """Shared machinery: population size, noise, binary logits, the request (NoiseWindows or Dense)."""
 
     domains = frozenset({"real", "binary"})
+    sigma0_open: float = 0.1  # the initial std on open and binary domains (the old default)
+    sigma0_fraction: float = 0.01  # the initial std on bounded real domains: this x (high - low) (BBOB: common.py)
+
+    def __init__(self, spec, config=None):
+        config, self.sigma0_source = resolve_sigma0(config or self.Config(), spec.domain, self.sigma0_open,
+                                                     self.sigma0_fraction)
+        if not config.sigma_end:
+            config.sigma_end = config.sigma0  # (a copy: resolve_sigma0 copied it)
+        super().__init__(spec, config)
 
     def _check_common(self):
         c, o = self.config, self.name
         check(o, c.popsize >= 0, "popsize", c.popsize, ">= 0")
         check(o, c.popsize == 0 or c.popsize >= 2, "popsize", c.popsize, ">= 2 (or 0 = auto)")
         check(o, not (c.antithetic and c.popsize % 2), "popsize", c.popsize, "even when antithetic")
-        check_schedule(o, "sigma", c.sigma_schedule, c.sigma_start, c.sigma_end)
+        check_sigma0(o, c, "sigma_start")
+        check(o, c.sigma_end > 0, "sigma_end", c.sigma_end, "> 0 (or 0 = sigma0)")
+        check_schedule(o, "sigma", c.sigma_schedule, c.sigma0, c.sigma_end)
         check(o, c.horizon >= 1, "horizon", c.horizon, ">= 1")
         check(o, c.noise in ("table", "seeded"), "noise", c.noise, "table or seeded")
         check(o, c.noise_table_size == 0 or c.noise_table_size >= self.spec.dim, "noise_table_size",
@@ -99,14 +116,14 @@ class _Gaussian(Solver):
     def _init_theta(self, x0, seed):
         state = self.base_state(self.spec.domain.project(x0), seed)
         if self.spec.domain.kind == "binary":  # logits: +-sigma/2 towards the start point
-            state["theta"] = (state["x"].astype(np.float64) - 0.5) * self.config.sigma_start
+            state["theta"] = (state["x"].astype(np.float64) - 0.5) * self.config.sigma0
         else:
             state["theta"] = state["x"].astype(np.float64)
         return state
 
     def _sigma(self, state) -> float:
         c = self.config
-        return schedule(kind=c.sigma_schedule, start=c.sigma_start, end=c.sigma_end,
+        return schedule(kind=c.sigma_schedule, start=c.sigma0, end=c.sigma_end,
                         step=int(state["generation"]), horizon=c.horizon)
 
     def _noise(self, state, offsets=None) -> np.ndarray:
@@ -198,8 +215,8 @@ class SNESConfig:
 
     popsize: int = 0  # candidates per generation; 0 = auto max(16, 4 + 3 ln dim)
     antithetic: bool = True  # mirrored samples mean +- sigma*eps
-    sigma_start: float = 0.5  # initial per-coordinate std (the sigma schedule scales the adapted sigma)
-    sigma_end: float = 0.5  # scheduled multiplier target: sigma_end/sigma_start at the horizon
+    sigma0: float = 0.0  # initial per-coordinate std; 0 = 0.05 x (high - low) on a bounded real domain, else 0.5
+    sigma_end: float = 0.0  # the sigma schedule scales the adapted sigma by sigma_end/sigma0 at the horizon; 0 = sigma0
     sigma_schedule: str = "constant"  # constant, linear, cosine or geometric
     horizon: int = 1000  # steps over which the sigma schedule runs
     lr_mean: float = 1.0  # natural-gradient step on the mean
@@ -207,6 +224,10 @@ class SNESConfig:
     noise: str = "table"  # table or seeded (see es)
     noise_table_size: int = 0  # floats in the noise table; 0 = auto max(2**22, 4*dim)
     noise_seed: int = 12345  # seed of the noise table
+    sigma_start: float | None = None  # deprecated name of sigma0
+
+    def __post_init__(self):
+        renamed_option("snes", self, "sigma_start")
 
 
 def rank_utilities(losses: np.ndarray) -> np.ndarray:
@@ -223,6 +244,8 @@ def rank_utilities(losses: np.ndarray) -> np.ndarray:
 class SNES(_Gaussian):
     name = "snes"
     Config = SNESConfig
+    sigma0_open = 0.5
+    sigma0_fraction = 0.05
 
     def check_config(self):
         self._check_common()
@@ -232,11 +255,11 @@ class SNES(_Gaussian):
 
     def init(self, x0, seed):
         state = self._init_theta(x0, seed)
-        state["sigma"] = np.full(self.spec.dim, self.config.sigma_start, np.float32)
+        state["sigma"] = np.full(self.spec.dim, self.config.sigma0, np.float32)
         return state
 
     def _scale(self, state):
-        return state["sigma"] * np.float32(self._sigma(state) / self.config.sigma_start)
+        return state["sigma"] * np.float32(self._sigma(state) / self.config.sigma0)
 
     def _tell(self, state, request, losses):
         c = self.config

@@ -31,8 +31,10 @@ leaves 0.43% of the clauses unsatisfied against 0.63% with threshold moves. The 
 particles aligned with the blocks solves the deceptive trap at ``eps`` 0.2 (at 1 the weight of
 the many patterns towards all-zeros wins).
 
-Schedules: ``eps``, ``probe_radius`` and ``step_radius`` each have ``*_start``, ``*_end`` and
-``*_schedule`` (constant, linear, cosine, geometric) over ``horizon`` steps.
+Schedules: ``eps``, ``probe_radius`` and ``step_radius`` each have a start, ``*_end`` and
+``*_schedule`` (constant, linear, cosine, geometric) over ``horizon`` steps; both radii start at
+``sigma0`` (0 = 0.1 x the range of a bounded real domain, else 1; the deprecated
+``probe_radius_start`` / ``step_radius_start`` still set one radius each).
 
 Targets reached by the defaults with ``horizon`` = the number of steps (tests/test_solvers.py,
 best evaluated loss; seeds 0-3 typically far below): sphere dim 10 < 1e-3 in 300 steps (~1e-20),
@@ -44,15 +46,17 @@ trap dim 100 (k=5) <= 20 in 50 steps (the all-zeros deceptive optimum of most bl
 from __future__ import annotations
 
 import itertools
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..population import Block, Deltas, LowRank
 from ..solver import Solver
-from .common import DENSE_BUDGET, check, check_schedule, csr_offsets, schedule
+from .common import DENSE_BUDGET, check, check_schedule, csr_offsets, resolve_sigma0, schedule
 
 POLYTOPES = ("simplex", "orthoplex", "cube")
+SIGMA0_FRACTION = 0.1  # sigma0 = this x (high - low) on a bounded real domain (BBOB: see common.py)
 
 
 @dataclass
@@ -66,11 +70,10 @@ class PolyStepConfig:
     eps_start: float = 1.0  # softmax temperature, in units of the within-particle loss spread
     eps_end: float = 1.0  # temperature at the horizon
     eps_schedule: str = "constant"  # constant, linear, cosine or geometric
-    probe_radius_start: float = 1.0  # distance of the probed vertices from the particle
-    probe_radius_end: float = 0.001  # probe radius at the horizon
+    sigma0: float = 0.0  # initial probe and step radius; 0 = 0.1 x (high - low) on a bounded real domain, else 1
+    probe_radius_end: float = 0.001  # probe radius (distance of the probed vertices from the particle) at the horizon
     probe_radius_schedule: str = "cosine"  # constant, linear, cosine or geometric
-    step_radius_start: float = 1.0  # length of a move towards the vertex barycentre
-    step_radius_end: float = 0.001  # step radius at the horizon
+    step_radius_end: float = 0.001  # step radius (length of a move towards the vertex barycentre) at the horizon
     step_radius_schedule: str = "cosine"  # constant, linear, cosine or geometric
     momentum: float = 0.0  # heavy-ball momentum on the particle moves (real domains)
     transport: str = "softmax"  # softmax (per particle) or sinkhorn (balanced particles x vertices plan)
@@ -80,6 +83,27 @@ class PolyStepConfig:
     subspace_rank: int = 0  # >0: search each layer in this many random-projection coordinates
     subspace_every: int = 50  # re-draw the projections every this many steps (0 = never)
     subspace_dense_max: int = 4_000_000  # layers with size x rank above this use a sparse +-1 hashing projection
+    probe_radius_start: float | None = None  # deprecated: the initial probe radius alone (sigma0 sets both)
+    step_radius_start: float | None = None  # deprecated: the initial step radius alone (sigma0 sets both)
+
+    def __post_init__(self):
+        for old in ("probe_radius_start", "step_radius_start"):
+            _renamed_radius(self, old)
+
+    def radius_start(self, which: str) -> float:
+        """The initial probe or step radius: its deprecated option when given, else sigma0."""
+        own = getattr(self, which + "_radius_start")
+        return self.sigma0 if own is None else own
+
+
+def _renamed_radius(config, old: str) -> None:
+    """The polystep form of a renamed option: each old name still sets its own radius (they may
+    differ), with the deprecation warning; sigma0 sets both."""
+    value = getattr(config, old)
+    if value is None:
+        return
+    warnings.warn(f"polystep: option {old} is deprecated, use sigma0 (the initial probe and step radius)",
+                  FutureWarning, stacklevel=4)
 
 
 def _unit_polytope(kind: str, d: int) -> np.ndarray:
@@ -158,8 +182,11 @@ class PolyStep(Solver):
         check(o, c.polytope != "cube" or c.particle_size <= 10, "particle_size", c.particle_size, "<= 10 for the cube")
         check(o, c.particles_per_step >= 0, "particles_per_step", c.particles_per_step, ">= 0")
         check(o, c.horizon >= 0, "horizon", c.horizon, ">= 0 (0 = fit the evaluation budget)")
-        for f in ("eps", "probe_radius", "step_radius"):
-            check_schedule(o, f, getattr(c, f + "_schedule"), getattr(c, f + "_start"), getattr(c, f + "_end"))
+        check(o, c.sigma0 > 0, "sigma0", c.sigma0, "> 0 (or 0 = from the domain)")
+        check_schedule(o, "eps", c.eps_schedule, c.eps_start, c.eps_end)
+        for f in ("probe", "step"):
+            check_schedule(o, f + "_radius", getattr(c, f + "_radius_schedule"), c.radius_start(f),
+                           getattr(c, f + "_radius_end"))
         check(o, 0 <= c.momentum < 1, "momentum", c.momentum, "in [0, 1)")
         check(o, c.transport in ("softmax", "sinkhorn"), "transport", c.transport, "softmax or sinkhorn")
         check(o, c.binary_move in ("threshold", "sample"), "binary_move", c.binary_move, "threshold or sample")
@@ -169,6 +196,7 @@ class PolyStep(Solver):
         check(o, c.subspace_dense_max >= 1, "subspace_dense_max", c.subspace_dense_max, ">= 1")
 
     def __init__(self, spec, config=None):
+        config, self.sigma0_source = resolve_sigma0(config or self.Config(), spec.domain, 1.0, SIGMA0_FRACTION)
         super().__init__(spec, config)
         c, dom = self.config, spec.domain
         self.binary = dom.kind == "binary"
@@ -287,7 +315,8 @@ class PolyStep(Solver):
     def _sched(self, state, f):
         c = self.config
         horizon = int(state.get("horizon", c.horizon)) or 1000
-        return schedule(kind=getattr(c, f + "_schedule"), start=getattr(c, f + "_start"),
+        start = c.radius_start(f[:-len("_radius")]) if f.endswith("_radius") else getattr(c, f + "_start")
+        return schedule(kind=getattr(c, f + "_schedule"), start=start,
                         end=getattr(c, f + "_end"), step=int(state["generation"]), horizon=horizon)
 
     def _ask(self, state):

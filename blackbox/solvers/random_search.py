@@ -10,25 +10,36 @@ import numpy as np
 
 from ..population import Dense, Deltas
 from ..solver import Solver
+from .common import check_sigma0, renamed_option, resolve_sigma0
+
+SIGMA0_OPEN = 0.1  # the step on open domains (the old default of ``sigma``)
+SIGMA0_FRACTION = 0.01  # the step on bounded domains: this x (high - low) (BBOB: common.py)
 
 
 @dataclass
 class RandomSearchConfig:
     popsize: int = 32  # candidates per generation
-    sigma: float = 0.1  # real/integer: std of the Gaussian step around the best point
+    sigma0: float = 0.0  # real/integer: std of the Gaussian step around the best point; 0 = 0.01 x (high - low) on a bounded domain, else 0.1
     flip_rate: float = 0.01  # binary: expected fraction of bits flipped per candidate (at least one)
+    sigma: float | None = None  # deprecated name of sigma0
+
+    def __post_init__(self):
+        renamed_option("random", self, "sigma")
 
 
 class RandomSearch(Solver):
     name = "random"
     Config = RandomSearchConfig
 
+    def __init__(self, spec, config=None):
+        config, self.sigma0_source = resolve_sigma0(config or self.Config(), spec.domain, SIGMA0_OPEN, SIGMA0_FRACTION)
+        super().__init__(spec, config)
+
     def check_config(self):
         c = self.config
         if c.popsize < 1:
             raise ValueError(f"random: popsize must be >= 1, got {c.popsize}")
-        if c.sigma <= 0:
-            raise ValueError(f"random: sigma must be > 0, got {c.sigma}")
+        check_sigma0("random", c, "sigma")
         if not 0 < c.flip_rate <= 1:
             raise ValueError(f"random: flip_rate must be in (0, 1], got {c.flip_rate}")
 
@@ -47,7 +58,7 @@ class RandomSearch(Solver):
             offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
             request = Deltas.flips(x, offsets, idx.astype(np.int64))
         else:
-            pop = x[None, :] + c.sigma * rng.standard_normal((c.popsize, self.spec.dim))
+            pop = x[None, :] + c.sigma0 * rng.standard_normal((c.popsize, self.spec.dim))
             request = Dense(dom.project(pop))
         return request, state
 
