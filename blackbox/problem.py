@@ -60,7 +60,7 @@ class Problem:
     stochastic: ClassVar[bool] = False
     capabilities: ClassVar[frozenset] = frozenset()
     default_solver: ClassVar[str] = "polystep"
-    # Settings a problem suggests for a solver ({"polystep": {"probe_radius_start": 0.1}}): applied
+    # Settings a problem suggests for a solver ({"polystep": {"sigma0": 0.1}}): applied
     # under the user's own settings, recorded in the result's solver_config like any other.
     solver_defaults: ClassVar[dict] = {}
     default_budget: ClassVar[dict] = {"evals": 10_000}
