@@ -4,20 +4,18 @@
     data = data_dir()                # BLACKBOX_DATA, else ../shared/data beside the repository
 
 Outputs never go into the repository: they go to ``--out`` or to a fresh temporary folder, whose
-path each example prints. Importing this module also puts the repository root on ``sys.path`` so
-the examples run from a checkout without installing (``python examples/NAME.py``).
+path each example prints. The examples use the installed package (the README's set-up installs
+it; ``blackbox.problems`` exists only as installed: the repository's ``problems/`` folder is mapped
+there), so they run the same from an editable install, a wheel or any working directory.
 """
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 
 def example_args(doc: str, add=None) -> argparse.Namespace:

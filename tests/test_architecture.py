@@ -131,3 +131,8 @@ def test_a_built_wheel_installs_one_top_level_package_that_works(tmp_path):
     where = subprocess.run([str(venv / "bin" / "python"), "-c", "import blackbox.problems as p; print(p.__file__)"],
                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60).stdout
     assert str(site) in where, where
+    for example in ("custom_simulator.py", "maxsat.py", "compare_openai_es.py"):  # the examples run from the install
+        ran = subprocess.run([str(venv / "bin" / "python"), str(ROOT / "examples" / example), "--small",
+                              "--out", str(tmp_path / example)], cwd=tmp_path, env=env, capture_output=True,
+                             text=True, timeout=300)
+        assert ran.returncode == 0, example + ": " + ran.stdout[-500:] + ran.stderr[-2000:]
