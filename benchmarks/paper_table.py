@@ -30,9 +30,9 @@ TABLES = {"short": dict(seconds=180, solvers=["polystep", "openai-es", "snes", "
 NOT_GRADIENT_FREE = {"adam-ceiling"}
 
 
-def build_grid(seconds: float, solvers: list, seeds: list):
+def build_grid(seconds: float, solvers: list, seeds: list, nets: list = PAPER_NETS):
     from blackbox.compare import Grid
-    problems = [f"{net}:arch=paper" for net in PAPER_NETS]
+    problems = [f"{net}:arch=paper" for net in nets]
     return Grid.parse(problems, solvers, seeds=seeds, seconds=seconds)
 
 
@@ -74,6 +74,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seconds", type=float, default=None, help="wall time per cell (default: the table's)")
     ap.add_argument("--solvers", default=None, help="comma-separated solvers (default: the table's)")
     ap.add_argument("--seeds", default=None, help="comma-separated seeds (default: the table's)")
+    ap.add_argument("--nets", default=None, help="comma-separated nets (default: all five)")
     ap.add_argument("--workers", type=int, default=2, help="cells at a time, each pinned to its own core")
     a = ap.parse_args(argv)
     spec = TABLES[a.table]
@@ -83,7 +84,8 @@ def main(argv=None) -> int:
     out = Path(a.out or f"runs/paper-{a.table}")
     from blackbox.compare import run
     print(f"load before: {os.getloadavg()[0]:.2f}; git {_git()}", flush=True)
-    run(build_grid(seconds, solvers, seeds), str(out), workers=a.workers, pin_cores=True)
+    nets = a.nets.split(",") if a.nets else PAPER_NETS
+    run(build_grid(seconds, solvers, seeds, nets), str(out), workers=a.workers, pin_cores=True)
     text = markdown(cell_rows(out), seconds)
     (out / "paper_table.md").write_text(text + "\n")
     print(text)
